@@ -1,0 +1,35 @@
+"""The analyses API: what analyses there are, and running one on a view."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from ..analyses.registry import REGISTRY
+from . import params
+from .errors import ApiError
+from .respond import json_response, respond
+
+bp = Blueprint("analyses", __name__)
+VIEW_KEYS = {"layer", "bbox", "days", "hours"}
+
+
+@bp.get("/api/analyses")
+def catalogue():
+    return json_response({"analyses": [a.describe() for a in REGISTRY.values()]})
+
+
+@bp.get("/api/analyses/<name>")
+def run(name):
+    state = current_app.extensions["citystack"]
+    args = request.args
+    if name not in REGISTRY:
+        raise ApiError(404, "unknown analysis", f"no analysis named {name!r} "
+                                                f"(analyses: {', '.join(sorted(REGISTRY))})")
+    layer = args.get("layer")
+    if not layer:
+        raise params.bad_param("layer", "required: the layer to analyse")
+    analysis, info, values = state.runner.prepare(
+        name, layer, None, {k: v for k, v in args.items() if k not in VIEW_KEYS})
+    view = params.view(args, info, set(args) - params.VIEW_PARAMS)
+    return respond(lambda progress: state.runner.run(analysis, info, view, values, progress),
+                   time_limit=state.settings.analysis_time_limit)

@@ -1,0 +1,99 @@
+"""The layers API: what layers there are, their features, and binned views."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, request
+
+from . import params
+from .geojson import bins_collection, feature_collection, to_csv
+from .respond import json_response, respond
+
+bp = Blueprint("features", __name__)
+FEATURE_PARAMS = {"limit", "offset", "properties", "format"}
+BIN_PARAMS = {"cells", "field"}
+
+
+def store():
+    return current_app.extensions["citystack"].store
+
+
+def settings():
+    return current_app.extensions["citystack"].settings
+
+
+@bp.get("/api/layers")
+def layers():
+    return json_response({"layers": [info.as_json() for info in store().layers()]})
+
+
+@bp.get("/api/layers/<name>")
+def layer(name):
+    info = store().layer(name).as_json()
+    base = request.url_root.rstrip("/")
+    info["links"] = [{"rel": "items", "href": f"{base}/api/layers/{name}/features"},
+                     {"rel": "bins", "href": f"{base}/api/layers/{name}/bins"}]
+    return json_response(info)
+
+
+@bp.get("/api/layers/<name>/features")
+def features(name):
+    db, conf, args = store(), settings(), request.args
+    info = db.layer(name)
+    view = params.view(args, info, FEATURE_PARAMS)
+    limit = params.number(args, "limit", conf.default_limit, 1, conf.max_limit, int)
+    offset = params.number(args, "offset", 0, 0, None, int)
+    fmt = args.get("format", "geojson")
+    if fmt not in ("geojson", "json", "csv"):
+        raise params.bad_param("format", f"expected geojson or csv, got {fmt!r}")
+    props = None
+    if args.get("properties"):
+        props = [p.strip() for p in args["properties"].split(",") if p.strip()]
+        for p in props:
+            if p not in info.field_names:
+                raise params.bad_param("properties", f"layer {name!r} has no field {p!r} "
+                                                     f"(fields: {', '.join(info.field_names)})")
+    next_url = _next_link(args, offset + limit)
+
+    def work(progress):
+        progress(f"querying {name}", 0.1)
+        cols = db.features(name, view, props, limit + 1, offset)
+        more = len(cols["id"]) > limit
+        if fmt == "csv":
+            return Response(to_csv(cols, limit), mimetype="text/csv",
+                            headers={"Content-Disposition": f'inline; filename="{name}.csv"'})
+        progress(f"{min(limit, len(cols['id']))} features", 0.8)
+        out = feature_collection(cols, limit)
+        out["layer"] = name
+        out["links"] = [{"rel": "next", "href": next_url, "type": "application/geo+json"}] if more else []
+        return out
+
+    return respond(work, mimetype="application/geo+json")
+
+
+@bp.get("/api/layers/<name>/bins")
+def bins(name):
+    db, args = store(), request.args
+    info = db.layer(name)
+    view = params.view(args, info, BIN_PARAMS)
+    cells = params.number(args, "cells", 64, 1, 512, int)
+    field = args.get("field") or None
+    if field is not None:
+        numeric = [f.name for f in info.fields if f.type == "number"]
+        if field not in numeric:
+            raise params.bad_param("field", f"layer {name!r} has no numeric field {field!r} "
+                                            f"(numeric fields: {', '.join(numeric)})")
+
+    def work(progress):
+        progress(f"binning {name}", 0.1)
+        out = bins_collection(db.bins(name, view, cells, field))
+        out["layer"], out["field"] = name, field
+        return out
+
+    return respond(work, mimetype="application/geo+json")
+
+
+def _next_link(args, offset: int) -> str:
+    query = [(k, v) for k, v in args.items(multi=True) if k != "offset"] + [("offset", str(offset))]
+    return f"{request.base_url}?{urlencode(query)}"

@@ -1,0 +1,41 @@
+"""Answer a piece of work as JSON, or as a stream of progress events.
+
+A view parses its request first, then hands :func:`respond` a function of
+one argument, a Progress. With ``Accept: text/event-stream`` the function
+runs in a thread and its progress streams in the same response (so any
+number of server processes can serve it), ending with one ``result`` or
+``error`` event. The function must not touch ``flask.request``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import orjson
+from flask import Response, request
+
+from ..progress import Progress, stream
+from .errors import as_error, payload
+
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def json_response(obj: Any, status: int = 200, mimetype: str = "application/json") -> Response:
+    return Response(orjson.dumps(obj, option=JSON_OPTIONS), status=status, mimetype=mimetype)
+
+
+def wants_stream() -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+def respond(work: Callable[[Progress], Any], time_limit: float | None = None,
+            mimetype: str = "application/json") -> Response:
+    if wants_stream():
+        def on_error(exc: BaseException) -> dict:
+            err = as_error(exc)
+            return {**payload(err), "status": err.status}
+
+        return Response(stream(work, on_error, time_limit), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    result = work(Progress(None, time_limit))
+    return result if isinstance(result, Response) else json_response(result, mimetype=mimetype)

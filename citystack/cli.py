@@ -1,0 +1,216 @@
+"""The ``citystack`` command: init, load, layers, serve, analyze."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+
+import click
+
+from .settings import Settings
+
+
+class CliError(click.ClickException):
+    """Bad input: a message and exit code 2, never a traceback."""
+
+    exit_code = 2
+
+
+def db_option(func):
+    return click.option("--db", envvar="CITYSTACK_DB", default=None, show_default="data/citystack.duckdb",
+                        help="DuckDB file (or postgresql:// URL); also CITYSTACK_DB.")(func)
+
+
+def settings(**overrides) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+class Bar:
+    """A click progress bar driven by (message, fraction) callbacks."""
+
+    def __init__(self, label: str):
+        self._bar = click.progressbar(length=1000, label=label, file=sys.stderr, show_eta=False,
+                                      item_show_func=lambda m: m)
+        self._done = 0
+
+    def __enter__(self):
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc)
+
+    def __call__(self, message: str, fraction: float | None = None) -> None:
+        if fraction is not None:
+            target = int(max(0.0, min(1.0, fraction)) * 1000)
+            if target > self._done:
+                self._bar.update(target - self._done, message)
+                self._done = target
+                return
+        self._bar.update(0, message)
+
+
+@click.group()
+@click.version_option(package_name="citystack")
+def main():
+    """citystack: geolocated city data on a map, with analyses on the server."""
+
+
+@main.command()
+@db_option
+@click.option("--sample", is_flag=True, help="Fill it with the synthetic sample city (Futian, Shenzhen).")
+@click.option("--seed", default=2015, show_default=True, help="Seed of the sample city.")
+@click.option("--force", is_flag=True, help="Replace an existing database file.")
+def init(db, sample, seed, force):
+    """Create the database, optionally with the sample city."""
+    from .ingest.sample import create
+    from .stores.duckdb import write_database
+
+    conf = settings(db=db)
+    if os.path.exists(conf.db):
+        if not force:
+            raise CliError(f"{conf.db} exists already; use --force to replace it, or load into it")
+        os.unlink(conf.db)
+    with write_database(conf.db):
+        pass
+    if sample:
+        with Bar("sample city") as bar:
+            reports = create(conf.db, seed, bar)
+        for report in reports:
+            for layer in report.layers:
+                click.echo(f"  {layer['name']}: {layer['count']} {layer['kind']}")
+    click.echo(f"created {conf.db}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--layer", required=True, help="Name of the layer to create or replace.")
+@click.option("--preset", type=click.Choice(["airbnb", "foursquare"]), help="Column mapping of a known source.")
+@click.option("--lat", help="Latitude column (found by name if not given).")
+@click.option("--lon", help="Longitude column (found by name if not given).")
+@click.option("--id", "id_", help="Unique id column.")
+@click.option("--name", help="Name column (shown on hover).")
+@click.option("--price", help="Price column (text like $1,234.00 is parsed).")
+@click.option("--time", help="Check-ins: timestamp column.")
+@click.option("--user", help="Check-ins: user column.")
+@click.option("--place", help="Check-ins: place column.")
+@click.option("--category", help="Check-ins: place category column.")
+@click.option("--skip-invalid", is_flag=True, help="Load the rows with valid coordinates and report the rest.")
+@db_option
+def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, category, skip_invalid, db):
+    """Import a CSV, GeoJSON or Parquet file as a layer.
+
+    A check-in file (with --user and --place, or --preset foursquare) becomes
+    two layers: LAYER (the check-ins) and LAYER_places.
+    """
+    from .ingest import IngestError, Mapping, load_file
+    from .ingest.presets import PRESETS
+    from .stores.base import StoreError
+
+    conf = settings(db=db)
+    mapping = (PRESETS[preset] if preset else Mapping()).merged(
+        lat=lat, lon=lon, id=id_, name=name, price=price, time=time, user=user, place=place, category=category)
+    if bool(mapping.user) != bool(mapping.place):
+        raise CliError("check-ins need both --user and --place")
+    try:
+        with Bar(f"loading {os.path.basename(file)}") as bar:
+            report = load_file(conf.db, file, layer, mapping, skip_invalid, bar)
+    except (IngestError, StoreError) as exc:
+        raise CliError(f"{exc}\nnothing was changed in {conf.db}") from None
+    click.echo(f"read {report.rows} rows from {file} ({report.format})")
+    for item in report.layers:
+        extra = f", {item['users']} users" if "users" in item else ""
+        click.echo(f"  layer {item['name']}: {item['count']} {item['kind']}{extra}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+
+
+@main.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def layers(db, as_json):
+    """List layers: row count, fields and types, extent."""
+    import orjson
+
+    infos = _store(db).layers()
+    if as_json:
+        click.echo(orjson.dumps([i.as_json() for i in infos], option=orjson.OPT_INDENT_2).decode())
+        return
+    if not infos:
+        click.echo("no layers; load some with `citystack load FILE --layer NAME`")
+    for info in infos:
+        extent = ", ".join(f"{v:.5f}" for v in info.extent) if info.extent else "-"
+        click.echo(f"{info.name}  ({info.kind}, {info.count} rows, extent {extent})")
+        for f in info.fields:
+            detail = (f"{f.min:g} .. {f.max:g}" if f.type == "number" and f.min is not None else
+                      ", ".join(str(v) for v, _ in (f.top or [])[:3]))
+            click.echo(f"    {f.name:<32} {f.type:<7} {detail}")
+
+
+@main.command()
+@db_option
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 5000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes (default 1).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per process (default 32).")
+@click.option("--dev", is_flag=True, help="Flask's development server with reloader (loopback only).")
+def serve(db, host, port, workers, threads, dev):
+    """Serve the API and the map page (gunicorn)."""
+    conf = settings(db=db, host=host, port=port, workers=workers, threads=threads)
+    store = _store(conf.db)  # fail here, with a message, rather than in every worker
+    store.close()
+    from .app import create_app
+
+    if dev:
+        if not _loopback(conf.host):
+            raise CliError("--dev serves on loopback only (127.0.0.1 or ::1): the debugger must never be public")
+        create_app(conf).run(host=conf.host, port=conf.port, debug=True, use_reloader=True, threaded=True)
+        return
+    from .server import run
+
+    click.echo(f"citystack serving {conf.db} on http://{conf.host}:{conf.port} "
+               f"({conf.workers} worker(s) x {conf.threads} threads)", err=True)
+    run(conf)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("name")
+@click.option("--layer", required=True, help="Layer to analyse.")
+@click.option("--bbox", help="minlon,minlat,maxlon,maxlat (default: the layer's extent).")
+@click.option("--days", help="Check-in layers: days of week, e.g. Mon,Tue.")
+@click.option("--hours", help="Check-in layers: hour range, e.g. 8-17.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output: .json, .geojson or .png.")
+@db_option
+@click.pass_context
+def analyze(ctx, name, layer, bbox, days, hours, out, db):
+    """Run an analysis and write its result; analysis parameters as --NAME VALUE."""
+    from .analyze_cli import run_analysis
+
+    run_analysis(ctx, settings(db=db), name, layer, bbox, days, hours, out, Bar, CliError)
+
+
+def _store(db):
+    from .stores import StoreError, open_store
+
+    try:
+        return open_store(settings(db=db).db)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,96 @@
+"""Progress events, Server-Sent Events framing and cancellation.
+
+Long work takes a :class:`Progress` and calls it now and then with a status
+line. Each call is also a cancellation point: when the client has gone away
+or the time limit has passed, the call raises and the work unwinds.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+import orjson
+
+HEARTBEAT = 1.0  # seconds between keep-alive comments while work runs
+
+
+class Cancelled(Exception):
+    """The client went away; nobody wants the result."""
+
+
+class TimeLimit(Exception):
+    """The work passed its time limit."""
+
+
+class Progress:
+    def __init__(self, on_event: Callable[[str, float | None], None] | None = None,
+                 time_limit: float | None = None):
+        self._on_event = on_event
+        self._cancelled = threading.Event()
+        self.started = time.monotonic()
+        self.deadline = None if not time_limit else self.started + time_limit
+        self.time_limit = time_limit
+        self.messages: list[str] = []
+
+    def __call__(self, message: str, fraction: float | None = None) -> None:
+        self.check()
+        self.messages.append(message)
+        if self._on_event is not None:
+            self._on_event(message, fraction)
+
+    def check(self) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled()
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeLimit(f"the work passed its time limit of {self.time_limit:g} s "
+                            "(CITYSTACK_ANALYSIS_TIME_LIMIT); ask for a smaller view or fewer points")
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+
+def sse(event: str | None, data: Any) -> bytes:
+    """One Server-Sent Event; `data` is JSON unless it is already a string."""
+    body = data if isinstance(data, str) else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    head = f"event: {event}\n" if event else ""
+    return (head + "".join(f"data: {line}\n" for line in body.split("\n")) + "\n").encode()
+
+
+def stream(work: Callable[[Progress], Any], on_error: Callable[[BaseException], dict],
+           time_limit: float | None = None) -> Iterator[bytes]:
+    """Run `work` in a thread and yield its progress, then a result or error event.
+
+    If the consumer stops iterating (the client disconnected and the server
+    closed the generator), the work is cancelled at its next progress call.
+    """
+    events: queue.Queue = queue.Queue()
+    progress = Progress(lambda m, f: events.put(("progress", {"message": m, "fraction": f})), time_limit)
+
+    def run():
+        try:
+            events.put(("result", work(progress)))
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes an error event
+            events.put(("error", on_error(exc)))
+
+    thread = threading.Thread(target=run, name="citystack-work", daemon=True)
+    thread.start()
+    try:
+        yield b": started\n\n"
+        while True:
+            try:
+                kind, payload = events.get(timeout=HEARTBEAT)
+            except queue.Empty:
+                yield b": working\n\n"  # a write to a closed socket ends the stream
+                continue
+            yield sse(kind, payload)
+            if kind != "progress":
+                return
+    finally:
+        progress.cancel()

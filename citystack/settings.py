@@ -1,0 +1,65 @@
+"""One place for configuration.
+
+Every setting has a default, can be set from the environment as
+``CITYSTACK_<NAME>`` and, for the CLI, from a flag. Nothing else in the
+package reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+
+DEFAULT_DB = "data/citystack.duckdb"
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = DEFAULT_DB
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    threads: int = 32
+    # The map page.
+    tile_url: str = OSM_TILES
+    tile_attribution: str = OSM_ATTRIBUTION
+    # Features API.
+    default_limit: int = 10_000
+    max_limit: int = 50_000
+    bins_threshold: int = 20_000
+    # The 2015 routes: which layer answers them and which fields are name and price.
+    classic_layer: str = "listings"
+    classic_name_field: str = "name"
+    classic_price_field: str = "price"
+    # Analyses.
+    analysis_time_limit: float = 60.0
+    analysis_max_points: int = 200_000
+    analysis_slots: int = 2  # analyses running at once in one process
+    cache_entries: int = 64
+    plugins: str = ""  # extra analysis modules, comma-separated dotted names
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        """Defaults, then ``CITYSTACK_*`` variables, then explicit overrides."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f"CITYSTACK_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(f: dataclasses.Field, raw: str):
+    kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "str": str}[f.type]
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"CITYSTACK_{f.name.upper()}={raw!r} is not a valid {kind.__name__}") from exc

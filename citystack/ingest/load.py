@@ -8,7 +8,7 @@ moved into place, so the database is left exactly as it was.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..stores.base import DAYS, LAYER_NAME, quote
@@ -54,12 +54,12 @@ def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip
 
 
 def _import(con, columns, path, layer, mapping, skip_invalid, report, progress):
-    if "_geom_type" in columns:
-        bad = con.execute("SELECT count(*) FROM raw WHERE _geom_type IS DISTINCT FROM 'Point'").fetchone()[0]
+    if report.format == "geojson":
+        bad = con.execute("SELECT count(*) FROM raw WHERE geometry_type IS DISTINCT FROM 'Point'").fetchone()[0]
         if bad:
             raise IngestError(f"{path}: {bad} features are not Points; citystack layers hold points")
-        con.execute("ALTER TABLE raw DROP COLUMN _geom_type")
-        del columns["_geom_type"]
+        con.execute("ALTER TABLE raw DROP COLUMN geometry_type")
+        del columns["geometry_type"]
     report.rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]
     if report.rows == 0:
         raise IngestError(f"{path}: no data rows (only a header?)")
@@ -80,7 +80,8 @@ def _import(con, columns, path, layer, mapping, skip_invalid, report, progress):
     report.invalid_lines = [r + 2 for (r,) in con.execute(
         f"SELECT _row FROM coords WHERE {bad} ORDER BY _row LIMIT {SHOW_ROWS}").fetchall()]
     if report.invalid:
-        where = f"lines {', '.join(map(str, report.invalid_lines))}" + (" ..." if report.invalid > SHOW_ROWS else "")
+        where = (f"line{'s' if report.invalid > 1 else ''} {', '.join(map(str, report.invalid_lines))}"
+                 + (" ..." if report.invalid > SHOW_ROWS else ""))
         message = (f"{report.invalid} of {report.rows} rows have a missing, non-numeric or out-of-range "
                    f"latitude ({lat}) or longitude ({lon}): {where}")
         if not skip_invalid:
@@ -89,6 +90,8 @@ def _import(con, columns, path, layer, mapping, skip_invalid, report, progress):
         if report.invalid == report.rows:
             raise IngestError(f"{path}: no row has valid coordinates")
 
+    if not mapping.price and "price" in columns:  # prices written like "$1,234.00" are parsed
+        mapping = replace(mapping, price="price")
     props = _properties(con, columns, mapping, exclude={lat, lon})
     progress("sorting points", 0.5)
     if mapping.checkins:

@@ -72,11 +72,12 @@ def _csv_sql(path: str):
 
 
 def _geojson_sql(path: str):
-    return ("SELECT f.id AS id, f.geometry.type AS _geom_type, "
-            "CAST(f.geometry.coordinates[1] AS VARCHAR) AS longitude, "
-            "CAST(f.geometry.coordinates[2] AS VARCHAR) AS latitude, unnest(f.properties) "
-            "FROM (SELECT unnest(features) AS f FROM read_json(?, format = 'auto', "
-            "maximum_object_size = 1073741824))", [path])
+    # DuckDB reads a FeatureCollection as one row per feature, with a GEOMETRY column.
+    geo = "st_asgeojson(geometry)"
+    return (f"SELECT json_extract_string({geo}, '$.type') AS geometry_type, "
+            f"json_extract_string({geo}, '$.coordinates[0]') AS longitude, "
+            f"json_extract_string({geo}, '$.coordinates[1]') AS latitude, * EXCLUDE (geometry) "
+            "FROM read_json(?, format = 'auto', maximum_object_size = 1073741824)", [path])
 
 
 def _parquet_sql(path: str):

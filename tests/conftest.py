@@ -1,0 +1,102 @@
+"""Shared fixtures: a sample database, the real New York data when present,
+and a real `citystack serve` process to test through HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CITYSTACK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+AIRBNB = SHARED / "AB_NYC_2019.csv"
+FOURSQUARE = SHARED / "foursquare_nyc_checkins.csv"
+CLI = [sys.executable, "-m", "citystack.cli"]
+
+
+def needs_shared(path: Path = AIRBNB):
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} is absent (../shared/data not beside the repo)")
+
+
+def citystack(*args, check=True, **kw) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would; return the finished process."""
+    proc = subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"citystack {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `citystack serve` subprocess on a free loopback port."""
+
+    def __init__(self, db: Path, *extra, env=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(db.parent / f"server-{self.port}.log", "w+")
+        self.proc = subprocess.Popen(CLI + ["serve", "--db", str(db), "--port", str(self.port), *extra],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.output()}")
+            try:
+                requests.get(self.url + "/api/layers", timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"server did not start: {self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory) -> Path:
+    """The sample city, plus the New York layers `nyc` and `fsq` when ../shared/data is there."""
+    db = tmp_path_factory.mktemp("db") / "citystack.duckdb"
+    citystack("init", "--sample", "--db", db)
+    if AIRBNB.exists():
+        citystack("load", AIRBNB, "--layer", "nyc", "--preset", "airbnb", "--db", db)
+    if FOURSQUARE.exists():
+        citystack("load", FOURSQUARE, "--layer", "fsq", "--preset", "foursquare", "--db", db)
+    return db
+
+
+@pytest.fixture(scope="session")
+def server(sample_db):
+    srv = Server(sample_db)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def store(sample_db):
+    from citystack.stores import open_store
+
+    return open_store(str(sample_db))

@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or open_store(settings.db)
     registry.load(settings.plugins.split(",") if settings.plugins else ())
     runner = Runner(store, settings.analysis_max_points, settings.cache_entries, settings.analysis_slots)
-    app.extensions["citystack"] = State(settings, store, Broadcaster(), runner)
+    app.extensions["citystack"] = State(settings, store, store.broadcaster(), runner)
     logging.getLogger("citystack").setLevel(logging.INFO)
 
     from .api import analyses, classic, errors, features, openapi, pages

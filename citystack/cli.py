@@ -68,14 +68,14 @@ def main():
 def init(db, sample, seed, force):
     """Create the database, optionally with the sample city."""
     from .ingest.sample import create
-    from .stores.duckdb import write_database
+    from .stores import is_postgres, open_writer
 
     conf = settings(db=db)
-    if os.path.exists(conf.db):
+    if not is_postgres(conf.db) and os.path.exists(conf.db):
         if not force:
             raise CliError(f"{conf.db} exists already; use --force to replace it, or load into it")
         os.unlink(conf.db)
-    with write_database(conf.db):
+    with open_writer(conf.db):
         pass
     if sample:
         with Bar("sample city") as bar:

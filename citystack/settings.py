@@ -34,6 +34,7 @@ class Settings:
     classic_layer: str = "listings"
     classic_name_field: str = "name"
     classic_price_field: str = "price"
+    heartbeat: float = 10.0  # seconds between keep-alive comments on idle event streams
     # Analyses.
     analysis_time_limit: float = 60.0
     analysis_max_points: int = 200_000

@@ -48,7 +48,7 @@ class Server:
         self.log = open(db.parent / f"server-{self.port}.log", "w+")
         self.proc = subprocess.Popen(CLI + ["serve", "--db", str(db), "--port", str(self.port), *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})
+                                     env={**os.environ, "CITYSTACK_HEARTBEAT": "0.5", **(env or {})})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

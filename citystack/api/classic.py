@@ -65,5 +65,6 @@ def classic_collection(cols, name_field: str, price_field: str) -> dict:
 
 @bp.route("/eventSource/", strict_slashes=False)
 def event_source():
-    return Response(event_stream(_state().broadcaster), mimetype="text/event-stream",
+    state = _state()
+    return Response(event_stream(state.broadcaster, state.settings.heartbeat), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -23,6 +23,14 @@ def settings():
     return current_app.extensions["citystack"].settings
 
 
+@bp.get("/api/health")
+def health():
+    """For load balancers and tests: the data version and open event streams."""
+    state = current_app.extensions["citystack"]
+    return json_response({"status": "ok", "store": state.store.kind, "data_version": state.store.data_version(),
+                          "event_streams": state.broadcaster.subscribers})
+
+
 @bp.get("/api/layers")
 def layers():
     return json_response({"layers": [info.as_json() for info in store().layers()]})

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..stores.base import DAYS, LAYER_NAME, quote
-from ..stores.duckdb import NUMERIC_TYPES, publish_layer, write_database
+from ..stores import open_writer
+from ..stores.duckdb import NUMERIC_TYPES, publish_layer
 from .presets import LAT_NAMES, LON_NAMES, Mapping
 from .readers import ReadError, detect_format, stage
 
@@ -43,7 +44,7 @@ def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip
     try:
         report.format = detect_format(path)
         progress(f"reading {os.path.basename(path)}", 0.05)
-        with write_database(db) as con:
+        with open_writer(db) as con:
             columns = dict(stage(con, path, report.format))
             _import(con, columns, path, layer, mapping, skip_invalid, report, progress)
             progress("writing the database", 0.9)

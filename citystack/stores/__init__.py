@@ -5,10 +5,25 @@ from .base import Store, StoreError, UnknownField, UnknownLayer, View  # noqa: F
 
 def open_store(db: str) -> Store:
     """A DuckDB file path, or a ``postgresql://`` URL."""
-    if db.startswith(("postgresql://", "postgres://")):
+    if is_postgres(db):
         from .postgis import PostGISStore
 
         return PostGISStore(db)
     from .duckdb import DuckDBStore
 
     return DuckDBStore(db)
+
+
+def is_postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def open_writer(db: str):
+    """A context manager giving a DuckDB connection to build layers in (with
+    ``duckdb.publish_layer``); what it holds lands in the database, whole,
+    when the block succeeds, and nothing does when it fails."""
+    if is_postgres(db):
+        from .postgis import write_database
+    else:
+        from .duckdb import write_database
+    return write_database(db)

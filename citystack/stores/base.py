@@ -224,5 +224,12 @@ class Store:
         """Numpy columns for analyses; at most `sample` rows, drawn reproducibly."""
         raise NotImplementedError
 
+    def broadcaster(self):
+        """The fan-out for the 2015 status lines. In-process here; a store
+        shared by several processes returns one that reaches them all."""
+        from ..broadcast import Broadcaster
+
+        return Broadcaster()
+
     def close(self) -> None:
         pass

@@ -1,0 +1,160 @@
+"""The analyses: heat map kernel (vs the 2015 loop), network and interpolation end to end."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import statistics
+import time
+from urllib.parse import urlencode
+
+import numpy as np
+import orjson
+import requests
+
+import city
+
+GRID = 200
+BANDWIDTH_M = 300.0
+
+
+def call(func, **available):
+    """Call `func` with the arguments its real signature names (from `available`)."""
+    params = inspect.signature(func).parameters
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in available
+               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if missing:
+        raise TypeError(f"{func.__module__}.{func.__name__}{inspect.signature(func)}: "
+                        f"cannot supply {', '.join(missing)}")
+    return func(**{n: v for n, v in available.items() if n in params})
+
+
+def repeat(func, runs: int, budget_s: float) -> list[float]:
+    """Durations of up to `runs` calls, stopping once `budget_s` is spent (at least one)."""
+    times, spent = [], 0.0
+    while len(times) < runs and (not times or spent + times[-1] <= budget_s):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+        spent += times[-1]
+    return times
+
+
+def heatmap(n_big: int, n_small: int, runs: int = 7) -> dict:
+    from citystack.analyses.heatmap import density
+
+    x, y = city.to_metres(*city.points(n_big, seed=99))
+    gx = np.linspace(0, x.max(), GRID)  # cell centres, metres
+    gy = np.linspace(0, y.max(), GRID)
+    args = dict(weights=None, gx_m=gx, gy_m=gy, bandwidth_m=BANDWIDTH_M)
+    out = {"signature": f"density{inspect.signature(density)}", "grid": f"{GRID}x{GRID}",
+           "cell_m": [float(gx[1] - gx[0]), float(gy[1] - gy[0])], "bandwidth_m": BANDWIDTH_M}
+    big = repeat(lambda: call(density, x_m=x, y_m=y, **args), runs, 20)
+    out["big"] = {"n": n_big, "runs_s": big, "best": min(big), "median": statistics.median(big)}
+    xs, ys = x[:n_small], y[:n_small]
+    small = repeat(lambda: call(density, x_m=xs, y_m=ys, **args), runs, 10)
+    out["small"] = {"n": n_small, "runs_s": small, "best": min(small), "median": statistics.median(small)}
+    try:
+        old_fn = importlib.import_module("heatmap_2015").heatmap_2015
+    except Exception as exc:  # noqa: BLE001 - written by someone else, maybe not yet
+        out["old_error"] = f"bench/heatmap_2015.py: {type(exc).__name__}: {exc}"
+        return out
+    old_runs = repeat(lambda: call(old_fn, x_m=xs, y_m=ys, **args), 3, 40)
+    out["old"] = {"signature": f"heatmap_2015{inspect.signature(old_fn)}", "runs_s": old_runs,
+                  "best": min(old_runs)}
+    out["speedup"] = min(old_runs) / min(small)
+    out["agreement"] = agreement(call(density, x_m=xs, y_m=ys, **args),
+                                 np.asarray(call(old_fn, x_m=xs, y_m=ys, **args), float))
+    return out
+
+
+def agreement(new: np.ndarray, old: np.ndarray) -> dict:
+    """How far the 2015 (kernel cut at +-spread) grid is from the exact one."""
+    if old.shape != new.shape and old.T.shape == new.shape:
+        old = old.T
+    if old.shape != new.shape:
+        return {"error": f"shapes differ: new {new.shape}, 2015 {old.shape}"}
+    scale = float((old * new).sum() / (old * old).sum())  # 1 when both are per square metre
+    peak = new.max()
+    big = new > 0.01 * peak
+    return {"scale_new_over_old": scale,
+            "max_abs_diff_over_peak": float(np.abs(new - old).max() / peak),
+            "max_rel_diff_cells_above_1pct_peak": float((np.abs(new - old)[big] / new[big]).max()),
+            "max_rel_diff_after_scaling": float((np.abs(new - scale * old)[big] / new[big]).max())}
+
+
+def in_process(db, name: str, layer: str, bbox, raw: dict) -> dict:
+    """The analysis as the server runs it (Input from the store, the runner), no cache."""
+    from citystack.analyses.runner import Runner
+    from citystack.progress import Progress
+    from citystack.settings import Settings
+    from citystack.stores import View, open_store
+
+    importlib.import_module(f"citystack.analyses.{name}")  # registers it
+    runner = Runner(open_store(str(db)), Settings().analysis_max_points, cache_entries=0)
+    analysis, info, values = runner.prepare(name, layer, None, raw)
+    progress = Progress()
+    t0 = time.perf_counter()
+    result = runner.run(analysis, info, View(bbox=bbox), values, progress)
+    return {"seconds": time.perf_counter() - t0, "analysis_seconds": result.get("seconds"),
+            "input": result.get("input"), "progress_calls": len(progress.messages)}
+
+
+def over_http(url: str, name: str, query: dict, runs: int) -> dict:
+    """Plain JSON requests, one after another (run with the result cache off)."""
+    session, times = requests.Session(), []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = session.get(f"{url}/api/analyses/{name}?{urlencode(query)}", timeout=120)
+        body = r.content
+        times.append(time.perf_counter() - t0)
+        if r.status_code != 200:
+            raise RuntimeError(f"{name}: HTTP {r.status_code}: {body[:500]!r}")
+    result = orjson.loads(body)
+    return {"runs_s": times, "first": times[0], "median": statistics.median(times), "best": min(times),
+            "server_seconds": result.get("seconds"), "input": result.get("input")}
+
+
+def stream(url: str, name: str, query: dict, timeout: float = 120) -> dict:
+    """One request with Accept: text/event-stream: progress events and time to `result`."""
+    t0 = time.perf_counter()
+    out = {"progress_events": 0, "first_progress_s": None}
+    with requests.get(f"{url}/api/analyses/{name}?{urlencode(query)}", stream=True, timeout=(5, timeout),
+                      headers={"Accept": "text/event-stream"}) as r:
+        r.raise_for_status()
+        event, data = None, []
+        for line in r.iter_lines(decode_unicode=True):
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"{name}: no result within {timeout:g} s")
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+            elif line == "" and event:
+                if event == "progress":
+                    out["progress_events"] += 1
+                    out["first_progress_s"] = out["first_progress_s"] or time.perf_counter() - t0
+                else:
+                    payload = orjson.loads("\n".join(data))
+                    if event == "error":
+                        raise RuntimeError(f"{name}: error event: {payload}")
+                    out.update(seconds=time.perf_counter() - t0, server_seconds=payload.get("seconds"),
+                               input=payload.get("input"))
+                    return out
+                event, data = None, []
+    raise RuntimeError(f"{name}: the stream ended without a result event")
+
+
+def interpolate_params(field: str, model: str) -> dict:
+    """Query parameters asking interpolate for `field` with `model`, by its declared params."""
+    from citystack.analyses.registry import REGISTRY
+
+    importlib.import_module("citystack.analyses.interpolate")
+    params = REGISTRY["interpolate"].params
+    fields = sorted((p for p in params if p.type == "field"), key=lambda p: p.name not in ("field", "value"))
+    models = [p for p in params if p.type == "choice" and model in (p.choices or ())]
+    out = {**({fields[0].name: field} if fields else {}), **({models[0].name: model} if models else {})}
+    if field not in out.values() or model not in out.values():
+        raise RuntimeError(f"cannot ask interpolate for {field}/{model}: params "
+                           f"{[p.describe() for p in REGISTRY['interpolate'].params]}")
+    return out

@@ -1,0 +1,149 @@
+"""Shared by the benchmarks: statistics, the CLI, a `citystack serve` process, the machine."""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+CITYSTACK = str(Path(sys.executable).parent / "citystack")
+ANALYSES = ("heatmap", "network", "interpolate")
+
+
+def stats_ms(seconds) -> dict:
+    """p50/p90/p99/mean/max in milliseconds of a list of durations in seconds."""
+    ms = np.asarray(seconds, float) * 1000
+    return {"n": int(ms.size), "p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
+            "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean()), "max": float(ms.max())}
+
+
+def timed(func, *args, **kw):
+    start = time.perf_counter()
+    out = func(*args, **kw)
+    return time.perf_counter() - start, out
+
+
+def cli(*args, timeout: float = 300) -> tuple[float, subprocess.CompletedProcess]:
+    """Run `citystack ARGS` to the end; its wall time and the finished process."""
+    seconds, proc = timed(subprocess.run, [CITYSTACK, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"citystack {' '.join(map(str, args))} failed ({proc.returncode}): "
+                           f"{proc.stderr.strip()[-2000:]}")
+    return seconds, proc
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def missing_analyses() -> list[str]:
+    """The built-in analysis modules that do not import (yet)."""
+    from citystack.analyses.registry import BUILTIN
+
+    missing = []
+    for name in BUILTIN:
+        try:
+            importlib.import_module(f"citystack.analyses.{name}")
+        except Exception as exc:  # noqa: BLE001 - absent or half-written by someone else right now
+            missing.append(f"{name} ({type(exc).__name__}: {exc})")
+    return missing
+
+
+def wait_for_analyses(max_wait: float, every: float = 5.0) -> list[str]:
+    """Poll until heatmap, network and interpolate import; what is still missing."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        missing = [m for m in _fresh_missing() if m.split()[0] in ANALYSES]
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        time.sleep(every)
+
+
+def _fresh_missing() -> list[str]:
+    """missing_analyses() in a fresh interpreter: modules written after we imported still count."""
+    code = "import sys; sys.path.insert(0, %r); import common; print('\\n'.join(common.missing_analyses()))"
+    proc = subprocess.run([sys.executable, "-c", code % str(Path(__file__).parent)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+    return [line for line in proc.stdout.splitlines() if line.strip()]
+
+
+class Server:
+    """`citystack serve` on a free loopback port, stopped on exit.
+
+    When a built-in analysis module does not import yet, the app cannot be
+    created; then bench/serve_stub.py serves instead, with the missing
+    modules replaced by empty ones, and `stubbed` says which.
+    """
+
+    def __init__(self, db: Path, workers: int = 2, env: dict | None = None, startup: float = 60):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.stubbed = [m.split()[0] for m in _fresh_missing()]
+        command = ([sys.executable, str(Path(__file__).parent / "serve_stub.py")] if self.stubbed
+                   else [CITYSTACK])
+        command += ["serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(self.port),
+                    "--workers", str(workers)]
+        OUT.mkdir(parents=True, exist_ok=True)
+        self.log_path = OUT / f"server-{self.port}.log"
+        self.log = open(self.log_path, "w+")
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                     env={**os.environ, **(env or {})})
+        deadline = time.monotonic() + startup
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}): {self.output()[-2000:]}")
+            try:
+                if requests.get(self.url + "/api/layers", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {startup:g} s: {self.output()[-2000:]}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def machine() -> dict:
+    import duckdb
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "?")
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return {"nproc": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)), "cpu": cpu,
+            "ram_gb": round(mem_kb / 1024 ** 2, 1), "python": platform.python_version(),
+            "duckdb": duckdb.__version__, "numpy": np.__version__, "kernel": platform.release(),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}

@@ -1,0 +1,145 @@
+"""The features API: latency in-process and over HTTP, and throughput with wrk."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+import orjson
+import requests
+
+from common import OUT, stats_ms
+
+PROPS = ["name", "price"]
+LUA = Path(__file__).with_name("windows.lua")
+
+
+def features_path(layer: str, bbox) -> str:
+    return f"/api/layers/{layer}/features?" + urlencode({"bbox": ",".join(map(repr, bbox)),
+                                                        "properties": ",".join(PROPS)})
+
+
+def in_process(db: Path, layer: str, windows: list[dict], repeats: int) -> dict:
+    """What the features route does, without HTTP: query, GeoJSON dict, orjson bytes.
+    Returns total, query, geojson and dumps statistics (ms)."""
+    from citystack.api.geojson import feature_collection
+    from citystack.api.respond import JSON_OPTIONS
+    from citystack.settings import Settings
+    from citystack.stores import View, open_store
+
+    store, limit = open_store(str(db)), Settings().default_limit
+    for w in windows[:10]:  # warm-up: open the file, read metadata
+        store.features(layer, View(bbox=w["bbox"]), PROPS, limit + 1)
+    parts = {"total": [], "query": [], "geojson": [], "dumps": []}
+    for _ in range(repeats):
+        for w in windows:
+            t0 = time.perf_counter()
+            cols = store.features(layer, View(bbox=w["bbox"]), PROPS, limit + 1, 0)
+            t1 = time.perf_counter()
+            out = feature_collection(cols, limit)
+            out["layer"], out["links"] = layer, []
+            t2 = time.perf_counter()
+            body = orjson.dumps(out, option=JSON_OPTIONS)
+            t3 = time.perf_counter()
+            assert out["numberReturned"] == w["count"], (out["numberReturned"], w)
+            for key, dt in zip(parts, (t3 - t0, t1 - t0, t2 - t1, t3 - t2)):
+                parts[key].append(dt)
+    result = {k: stats_ms(v) for k, v in parts.items()}
+    result["bytes"] = len(body)
+    return result
+
+
+def over_http(url: str, layer: str, windows: list[dict], repeats: int) -> dict:
+    """One keep-alive session, requests one after another."""
+    session = requests.Session()
+    paths = [features_path(layer, w["bbox"]) for w in windows]
+    for p in paths[:10]:
+        session.get(url + p, timeout=30).raise_for_status()
+    times = []
+    for _ in range(repeats):
+        for p, w in zip(paths, windows):
+            t0 = time.perf_counter()
+            r = session.get(url + p, timeout=30)
+            body = r.content
+            times.append(time.perf_counter() - t0)
+            r.raise_for_status()
+            assert orjson.loads(body)["numberReturned"] == w["count"]
+    return stats_ms(times)
+
+
+def ensure_wrk() -> str | None:
+    """wrk's path, installing Debian's package when absent (as root, like `make chromium`)."""
+    if not shutil.which("wrk"):
+        try:
+            subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk",
+                           shell=True, capture_output=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            pass
+    return shutil.which("wrk")
+
+
+def load_test(url: str, layer: str, windows: list[dict], seconds: int, connections: int = 32,
+              threads: int = 2) -> dict:
+    paths_file = OUT / "paths.txt"
+    paths_file.write_text("".join(features_path(layer, w["bbox"]) + "\n" for w in windows))
+    wrk = ensure_wrk()
+    if wrk:
+        return _wrk(wrk, url, paths_file, seconds, connections, threads)
+    result = _pool(url, paths_file.read_text().split(), seconds, connections)
+    result["tool"] = "Python thread pool (wrk unavailable)"
+    return result
+
+
+def _wrk(wrk, url, paths_file, seconds, connections, threads) -> dict:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+           "-s", str(LUA), url, "--", str(paths_file)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
+    out = json.loads(line[len("WRKJSON "):])
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", proc.stdout)
+    out["non2xx"] = int(non2xx.group(1)) if non2xx else 0
+    out["socket_errors"] = out["connect"] + out["read"] + out["write"] + out["timeout"]
+    out["rps"] = out["requests"] / (out["duration_us"] / 1e6)
+    for key in ("p50", "p90", "p99", "max", "mean"):  # microseconds to ms
+        out[key] = out[key] / 1000
+    out["tool"] = f"wrk -t{threads} -c{connections} -d{seconds}s"
+    (OUT / "wrk.txt").write_text(proc.stdout)
+    return out
+
+
+def _pool(url, paths, seconds, connections) -> dict:
+    """Fallback load generator: `connections` threads, one keep-alive session each."""
+    deadline = time.monotonic() + seconds
+    lock, times, statuses, errors = threading.Lock(), [], {}, [0]
+
+    def worker(k):
+        session, i = requests.Session(), k
+        while time.monotonic() < deadline:
+            i = (i + 1) % len(paths)
+            t0 = time.perf_counter()
+            try:
+                status = session.get(url + paths[i], timeout=10).status_code
+            except requests.RequestException:
+                with lock:
+                    errors[0] += 1
+                continue
+            with lock:
+                times.append(time.perf_counter() - t0)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(worker, range(connections)))
+    elapsed = time.perf_counter() - start
+    s = stats_ms(times)
+    return {"requests": len(times), "rps": len(times) / elapsed, **s, "socket_errors": errors[0],
+            "non2xx": sum(n for code, n in statuses.items() if not 200 <= code < 300)}

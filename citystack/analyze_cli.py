@@ -1,0 +1,71 @@
+"""`citystack analyze`: run an analysis from the command line, write JSON,
+GeoJSON or a PNG picture of the result."""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+
+from .analyses import registry
+from .analyses.export import to_geojson
+from .analyses.runner import Runner
+from .progress import Progress, TimeLimit
+from .stores import StoreError, View, open_store
+
+FORMATS = (".json", ".geojson", ".png")
+
+
+def extra_params(args: list[str], fail) -> dict:
+    """``--name value`` / ``--name=value`` pairs after the known options."""
+    out, i = {}, 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("--"):
+            fail(f"unexpected argument {token!r}; analysis parameters are given as --NAME VALUE")
+        key, _, value = token[2:].partition("=")
+        if not _:
+            if i + 1 >= len(args):
+                fail(f"parameter --{key} needs a value")
+            value, i = args[i + 1], i + 1
+        out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, error_class):
+    from .api import params as request_params
+    from .api.errors import ApiError
+
+    def fail(message):
+        raise error_class(message)
+
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in FORMATS:
+        fail(f"--out must end in {', '.join(FORMATS)}, got {out!r}")
+    raw = extra_params(ctx.args, fail)
+    registry.load(conf.plugins.split(",") if conf.plugins else ())
+    try:
+        store = open_store(conf.db)
+        runner = Runner(store, conf.analysis_max_points, 1)
+        analysis, info, values = runner.prepare(name, layer, None, raw)
+        view = View(bbox=request_params.bbox(bbox), days=request_params.days(days),
+                    hours=request_params.hours(hours))
+        with bar_class(name) as bar:
+            result = runner.run(analysis, info, view, values, Progress(bar, conf.analysis_time_limit))
+    except registry.BadParam as exc:
+        fail(f"--{exc.name}: {exc.detail}")
+    except ApiError as exc:
+        fail(f"--{exc.extra.get('parameter', '')}: {exc.detail}")
+    except (StoreError, TimeLimit) as exc:
+        fail(str(exc))
+    if ext == ".png":
+        from .render import render
+
+        cols = store.columns(layer, view, ["lon", "lat"], conf.analysis_max_points)
+        render(result, cols["lon"], cols["lat"], out)
+    else:
+        body = to_geojson(result) if ext == ".geojson" else result
+        with open(out, "wb") as fh:
+            fh.write(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_INDENT_2))
+    print(f"wrote {out}")

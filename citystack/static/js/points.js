@@ -1,0 +1,149 @@
+// The points layer: the points of the view on a canvas, coloured by a field,
+// or the bins of the view when it holds too many points; answers hit tests.
+
+import {CanvasLayer} from './layers.js';
+import {BUCKETS, MISSING, palette, quantileScale} from './legend.js';
+
+export function pointRadius(zoom) {
+  return Math.max(1.6, Math.min(6, 1.6 + (zoom - 13) * 0.9));
+}
+
+export const PointsLayer = CanvasLayer.extend({
+  initialize(options) {
+    L.setOptions(this, options);
+    this.clear();
+  },
+
+  clear() {
+    this.mode = 'empty';
+    this.points = null;
+    this.bins = null;
+    this.scale = null;
+    this._tree = null;
+    this._drawn = [];
+    return this.redraw();
+  },
+
+  // features: GeoJSON Point features; field: the numeric property that sets the colour.
+  setPoints(features, field) {
+    const n = features.length;
+    const px = new Float64Array(n);
+    const py = new Float64Array(n);
+    const values = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const [lon, lat] = features[i].geometry.coordinates;
+      const p = this.project0(lon, lat);
+      px[i] = p.x;
+      py[i] = p.y;
+      values[i] = field ? features[i].properties[field] : null;
+    }
+    const scale = field ? quantileScale(values) : null;
+    // Group by colour so that each colour is one path; high values are drawn last, on top.
+    const groups = Array.from({length: BUCKETS + 1}, () => []);
+    for (let i = 0; i < n; i++) groups[(scale ? scale.bucket(values[i]) : BUCKETS - 1) + 1].push(i);
+    this.mode = 'points';
+    this.points = {features, px, py, values, groups, field};
+    this.bins = null;
+    this.scale = scale;
+    return this.redraw();
+  },
+
+  // collection: the bins API's FeatureCollection; colour by the mean of `field`, or by count.
+  setBins(collection, field) {
+    const cells = collection.features.map((f) => {
+      const ring = f.geometry.coordinates[0];
+      const a = this.project0(ring[0][0], ring[0][1]);
+      const b = this.project0(ring[2][0], ring[2][1]);
+      const value = field ? f.properties.mean : f.properties.count;
+      return {x0: a.x, y0: b.y, x1: b.x, y1: a.y, value, props: f.properties};
+    });
+    this.mode = 'bins';
+    this.points = null;
+    this.bins = {cells, field, grid: collection.grid, total: collection.total};
+    this.scale = quantileScale(cells.map((c) => c.value));
+    return this.redraw();
+  },
+
+  draw(ctx, size, t) {
+    this._drawn = [];
+    this._tree = null;
+    if (this.mode === 'points') this._drawPoints(ctx, size, t);
+    else if (this.mode === 'bins') this._drawBins(ctx, size, t);
+    this.fire('drawn', {mode: this.mode, count: this._drawn.length});
+  },
+
+  _drawPoints(ctx, size, t) {
+    const {px, py, groups} = this.points;
+    const r = (this._radius = pointRadius(t.zoom));
+    const drawn = this._drawn;
+    const xs = (this._xs = new Float32Array(px.length));
+    const ys = (this._ys = new Float32Array(px.length));
+    ctx.globalAlpha = 0.9;
+    groups.forEach((group, g) => {
+      if (!group.length) return;
+      ctx.beginPath();
+      for (const i of group) {
+        const x = px[i] * t.scale + t.dx;
+        const y = py[i] * t.scale + t.dy;
+        if (x < -r || y < -r || x > size.x + r || y > size.y + r) continue;
+        xs[i] = x;
+        ys[i] = y;
+        drawn.push(i);
+        ctx.moveTo(x + r, y);
+        ctx.arc(x, y, r, 0, 2 * Math.PI);
+      }
+      ctx.fillStyle = g === 0 ? MISSING : palette[g - 1];
+      ctx.fill();
+      if (r >= 3.5) {
+        ctx.lineWidth = 0.6;
+        ctx.strokeStyle = 'rgba(20, 24, 31, 0.55)';
+        ctx.stroke();
+      }
+    });
+    ctx.globalAlpha = 1;
+    this._tree = d3.quadtree().x((i) => xs[i]).y((i) => ys[i]).addAll(drawn);
+  },
+
+  _drawBins(ctx, size, t) {
+    const gap = (c) => ((c.x1 - c.x0) * t.scale > 8 ? 0.5 : 0);
+    ctx.globalAlpha = 0.82;
+    for (const c of this.bins.cells) {
+      c.box = null;
+      const x0 = c.x0 * t.scale + t.dx;
+      const x1 = c.x1 * t.scale + t.dx;
+      const y0 = c.y0 * t.scale + t.dy;
+      const y1 = c.y1 * t.scale + t.dy;
+      if (x1 < 0 || y1 < 0 || x0 > size.x || y0 > size.y) continue;
+      const g = gap(c);
+      c.box = [x0, y0, x1, y1];
+      ctx.fillStyle = this.scale ? this.scale.colour(c.value) : MISSING;
+      ctx.fillRect(x0 + g, y0 + g, x1 - x0 - 2 * g, y1 - y0 - 2 * g);
+    }
+    ctx.globalAlpha = 1;
+  },
+
+  // What is under a container point: {point: i} or {cell}, or null.
+  hit(p) {
+    if (this.mode === 'points' && this._tree) {
+      const i = this._tree.find(p.x, p.y, this._radius + 3);
+      return i === undefined ? null : {point: i, feature: this.points.features[i], x: this._xs[i], y: this._ys[i]};
+    }
+    if (this.mode === 'bins') {
+      for (const c of this.bins.cells) {
+        const b = c.box;
+        if (b && p.x >= b[0] && p.x < b[2] && p.y >= b[1] && p.y < b[3]) return {cell: c};
+      }
+    }
+    return null;
+  },
+
+  // The drawn points, in container pixels: [{index, x, y, feature}].
+  drawnPoints() {
+    if (this.mode !== 'points') return [];
+    return this._drawn.map((i) => ({index: i, x: this._xs[i], y: this._ys[i], feature: this.points.features[i]}));
+  },
+
+  count() {
+    return this.mode === 'points' ? this._drawn.length : 0;
+  },
+});

@@ -1,0 +1,198 @@
+"""The HTTP API through a real `citystack serve` process."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import requests
+
+from conftest import AIRBNB, needs_shared
+
+MANHATTAN = (-74.02, 40.70, -73.93, 40.80)
+
+
+def get(server, path, **params):
+    return requests.get(server.url + path, params=params, timeout=30)
+
+
+def test_layers_describe_fields(server):
+    body = get(server, "/api/layers").json()
+    names = {layer["name"]: layer for layer in body["layers"]}
+    listings = names["listings"]
+    assert listings["kind"] == "points" and listings["count"] >= 20_000
+    price = next(f for f in listings["fields"] if f["name"] == "price")
+    assert price["type"] == "number" and 0 < price["min"] < price["max"]
+    room = next(f for f in listings["fields"] if f["name"] == "room_type")
+    assert room["type"] == "text" and room["top"][0][0] == "Entire home/apt"
+    assert names["checkins"]["kind"] == "checkins"
+    one = get(server, "/api/layers/listings").json()
+    assert one["count"] == listings["count"] and len(one["extent"]) == 4
+
+
+def test_features_are_rfc7946_and_inside_bbox(server):
+    bbox = "114.04,22.53,114.06,22.55"
+    r = get(server, "/api/layers/listings/features", bbox=bbox, limit=50_000)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/geo+json")
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection" and fc["numberReturned"] == len(fc["features"]) > 100
+    for f in fc["features"]:
+        lon, lat = f["geometry"]["coordinates"]
+        assert 114.04 <= lon <= 114.06 and 22.53 <= lat <= 22.55  # [lon, lat] order
+        assert f["type"] == "Feature" and "price" in f["properties"]
+    assert fc["links"] == []
+
+
+def test_paging_with_next_link(server):
+    bbox = "114.0,22.5,114.1,22.6"
+    first = get(server, "/api/layers/listings/features", bbox=bbox, limit=100).json()
+    assert first["numberReturned"] == 100
+    nxt = next(link for link in first["links"] if link["rel"] == "next")["href"]
+    second = requests.get(nxt, timeout=30).json()
+    ids = {f["id"] for f in first["features"]}
+    assert second["numberReturned"] == 100 and not ids & {f["id"] for f in second["features"]}
+
+
+def test_filters_and_properties(server):
+    r = get(server, "/api/layers/listings/features", price_min=500, price_max=600,
+            room_type="Private room", properties="price,room_type", limit=50_000)
+    features = r.json()["features"]
+    assert features
+    for f in features:
+        assert set(f["properties"]) == {"price", "room_type"}
+        assert 500 <= f["properties"]["price"] <= 600 and f["properties"]["room_type"] == "Private room"
+
+
+def test_csv_format(server):
+    r = get(server, "/api/layers/listings/features", bbox="114.04,22.53,114.05,22.54",
+            properties="name,price", format="csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert r.headers["Content-Type"].startswith("text/csv")
+    assert rows and set(rows[0]) == {"id", "lon", "lat", "name", "price"}
+
+
+def test_bins_count_every_point(server, store):
+    from citystack.stores import View
+
+    bbox = (114.0, 22.5, 114.1, 22.6)
+    body = get(server, "/api/layers/listings/bins", bbox=",".join(map(str, bbox)), cells=20, field="price").json()
+    assert body["grid"]["nx"] == 20
+    assert sum(f["properties"]["count"] for f in body["features"]) == store.count("listings", View(bbox=bbox))
+    cell = max(body["features"], key=lambda f: f["properties"]["count"])["properties"]
+    assert cell["min"] <= cell["mean"] <= cell["max"]
+
+
+def test_time_filter_on_checkins(server, store):
+    from citystack.stores import View
+
+    fc = get(server, "/api/layers/checkins/features", days="Sat,Sun", hours="22-2",
+             properties="day,hour", limit=50_000).json()
+    assert fc["features"]
+    for f in fc["features"]:
+        assert f["properties"]["day"] in (5, 6) and (f["properties"]["hour"] >= 22 or f["properties"]["hour"] <= 2)
+    assert fc["numberReturned"] == store.count("checkins", View(days=[5, 6], hours=(22, 2)))
+
+
+@pytest.mark.parametrize("path,params,name", [
+    ("/api/layers/listings/features", {"bbox": "1,2,3"}, "bbox"),
+    ("/api/layers/listings/features", {"bbox": "a,b,c,d"}, "bbox"),
+    ("/api/layers/listings/features", {"bbox": "10,10,5,5"}, "bbox"),
+    ("/api/layers/listings/features", {"limit": "0"}, "limit"),
+    ("/api/layers/listings/features", {"limit": "many"}, "limit"),
+    ("/api/layers/listings/features", {"limit": "50001"}, "limit"),
+    ("/api/layers/listings/features", {"price_min": "cheap"}, "price_min"),
+    ("/api/layers/listings/features", {"nosuchfield": "1"}, "nosuchfield"),
+    ("/api/layers/listings/features", {"properties": "name,nope"}, "properties"),
+    ("/api/layers/listings/features", {"format": "xml"}, "format"),
+    ("/api/layers/listings/features", {"days": "Mon"}, "days"),
+    ("/api/layers/checkins/features", {"hours": "25-3"}, "hours"),
+    ("/api/layers/listings/bins", {"cells": "0"}, "cells"),
+    ("/api/layers/listings/bins", {"field": "room_type"}, "field"),
+    ("/getData/", {"lat1": "x", "lat2": "1", "lng1": "1", "lng2": "2"}, "lat1"),
+    ("/getData/", {"lat1": "1", "lat2": "1", "lng1": "1"}, "lng2"),
+])
+def test_bad_input_is_400_naming_the_parameter(server, path, params, name):
+    r = get(server, path, **params)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert set(body) >= {"error", "detail"} and body["parameter"] == name
+
+
+def test_unknown_layer_is_404(server):
+    r = get(server, "/api/layers/atlantis/features")
+    assert r.status_code == 404 and "atlantis" in r.json()["detail"]
+
+
+def test_injection_attempts_are_plain_values(server):
+    r = get(server, "/api/layers/listings/features", room_type="x' OR '1'='1", limit=10)
+    assert r.status_code == 200 and r.json()["numberReturned"] == 0
+    r = get(server, '/api/layers/listings";DROP TABLE _layers;--/features')
+    assert r.status_code == 404
+    assert get(server, "/api/layers/listings").status_code == 200
+
+
+def test_progress_stream(server):
+    r = requests.get(server.url + "/api/layers/listings/features", params={"bbox": "114.04,22.53,114.06,22.55"},
+                     headers={"Accept": "text/event-stream"}, stream=True, timeout=30)
+    assert r.headers["Content-Type"].startswith("text/event-stream")
+    events = parse_sse(r.iter_lines(decode_unicode=True))
+    kinds = [e for e, _ in events]
+    assert "progress" in kinds and kinds[-1] == "result" and kinds.count("result") == 1
+    message = next(d for e, d in events if e == "progress")
+    assert set(json.loads(message)) == {"message", "fraction"}
+    assert json.loads(events[-1][1])["type"] == "FeatureCollection"
+
+
+def test_progress_stream_reports_errors_as_events(server):
+    r = requests.get(server.url + "/api/analyses/heatmap", params={"layer": "listings", "bandwidth": "-5"},
+                     headers={"Accept": "text/event-stream"}, timeout=30)
+    assert r.status_code == 400 and r.json()["parameter"] == "bandwidth"
+
+
+def test_openapi_document(server):
+    doc = get(server, "/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    for path in ("/api/layers", "/api/layers/{layer}/features", "/api/layers/{layer}/bins", "/getData/",
+                 "/api/analyses/heatmap"):
+        assert path in doc["paths"]
+    names = {p["name"] for p in doc["paths"]["/api/analyses/heatmap"]["get"]["parameters"]}
+    assert {"layer", "bbox", "bandwidth"} <= names
+
+
+def test_page_is_served_with_local_assets(server):
+    html = get(server, "/").text
+    assert "<title>" in html and "//unpkg" not in html and "cdn" not in html.lower()
+    assert get(server, "/static/vendor/leaflet/leaflet.js").status_code == 200
+    assert get(server, "/static/vendor/d3/d3.min.js").status_code == 200
+
+
+@needs_shared(AIRBNB)
+def test_manhattan_window_matches_brute_force(server):
+    with open(AIRBNB, newline="", encoding="utf-8") as fh:
+        expected = {int(row["id"]) for row in csv.DictReader(fh)
+                    if MANHATTAN[0] <= float(row["longitude"]) <= MANHATTAN[2]
+                    and MANHATTAN[1] <= float(row["latitude"]) <= MANHATTAN[3]}
+    fc = get(server, "/api/layers/nyc/features", bbox=",".join(map(str, MANHATTAN)), limit=50_000,
+             properties="name").json()
+    got = [f["id"] for f in fc["features"]]
+    assert len(got) == len(set(got)) == len(expected) and set(got) == expected
+    assert len(expected) > 15_000
+
+
+def parse_sse(lines) -> list[tuple[str, str]]:
+    """(event, data) pairs from an event stream, stopping after result or error."""
+    events, event, data = [], "message", []
+    for line in lines:
+        if line == "":
+            if data:
+                events.append((event, "\n".join(data)))
+                if event in ("result", "error"):
+                    break
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+    return events

@@ -1,0 +1,102 @@
+"""The 2015 routes answer the 2015 client's requests as the 2015 server did."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import requests
+
+from citystack.stores import View
+
+SOUTH, NORTH, WEST, EAST = 22.53, 22.55, 114.04, 114.07
+
+
+def classic(server, path="/getData/", **extra):
+    params = {"lat1": SOUTH, "lat2": NORTH, "lng1": WEST, "lng2": EAST, **extra}
+    return requests.get(server.url + path, params=params, timeout=60, allow_redirects=False)
+
+
+def test_get_data_answers_lat_lng_features(server, store):
+    r = classic(server)
+    assert r.status_code == 200
+    fc = r.json()
+    assert fc["type"] == "FeatureCollection"
+    expected = store.features("listings", View(bbox=(WEST, SOUTH, EAST, NORTH)), ["name", "price"], 50_000)
+    assert len(fc["features"]) == len(expected["id"]) > 100
+    by_id = dict(zip(expected["id"].tolist(), zip(expected["lat"].tolist(), expected["lon"].tolist(),
+                                                  expected["name"].tolist(), expected["price"].tolist())))
+    prices = [f["properties"]["price"] for f in fc["features"]]
+    lo, hi = min(prices), max(prices)
+    for f in fc["features"]:
+        lat, lng, name, price = by_id[f["id"]]
+        assert f["geometry"] == {"type": "Point", "coordinates": [lat, lng]}  # [lat, lng], the 2015 order
+        assert SOUTH <= f["geometry"]["coordinates"][0] <= NORTH
+        assert set(f["properties"]) == {"name", "price", "priceNorm"}
+        assert f["properties"]["name"] == name and f["properties"]["price"] == price
+        assert abs(f["properties"]["priceNorm"] - (price - lo) / (hi - lo)) < 1e-12
+    norms = [f["properties"]["priceNorm"] for f in fc["features"]]
+    assert min(norms) == 0 and max(norms) == 1
+
+
+def test_get_data_without_slash_does_not_redirect(server):
+    with_slash, without = classic(server), classic(server, "/getData")
+    assert without.status_code == 200 and without.json() == with_slash.json()
+
+
+def test_bounds_given_in_any_order(server):
+    swapped = requests.get(server.url + "/getData/", params={"lat1": NORTH, "lat2": SOUTH, "lng1": EAST,
+                                                             "lng2": WEST}, timeout=60)
+    assert len(swapped.json()["features"]) == len(classic(server).json()["features"])
+
+
+def listen(server, lines: queue.Queue, ready: threading.Event, stop: threading.Event):
+    with requests.get(server.url + "/eventSource/", stream=True, timeout=30) as r:
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        for line in r.iter_lines(decode_unicode=True):
+            ready.set()
+            if line.startswith("data: "):
+                lines.put(line[6:])
+            if stop.is_set():
+                return
+
+
+def test_event_source_status_lines_reach_every_stream(server):
+    streams = []
+    for _ in range(2):
+        lines, ready, stop = queue.Queue(), threading.Event(), threading.Event()
+        thread = threading.Thread(target=listen, args=(server, lines, ready, stop), daemon=True)
+        thread.start()
+        assert ready.wait(10)
+        streams.append((lines, stop))
+    classic(server)
+    for lines, stop in streams:
+        seen = []
+        deadline = time.monotonic() + 10
+        while "idle" not in seen and time.monotonic() < deadline:
+            try:
+                seen.append(lines.get(timeout=1))
+            except queue.Empty:
+                pass
+        stop.set()
+        assert "starting data query..." in seen and seen[-1] == "idle"
+        assert seen.index("starting data query...") < seen.index("idle")
+
+
+def test_dropped_streams_are_released(server):
+    def streams():
+        return requests.get(server.url + "/api/health", timeout=10).json()["event_streams"]
+
+    base = streams()
+    opened = [requests.get(server.url + "/eventSource", stream=True, timeout=10) for _ in range(12)]
+    for r in opened:
+        next(r.iter_lines())
+    assert streams() >= base + 12
+    for r in opened:
+        r.close()
+    deadline = time.monotonic() + 15
+    while streams() > base and time.monotonic() < deadline:
+        classic(server)  # status lines make the server write, and notice the closed sockets
+        time.sleep(0.5)
+    assert streams() <= base

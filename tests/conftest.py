@@ -56,7 +56,7 @@ class Server:
             try:
                 requests.get(self.url + "/api/layers", timeout=2)
                 return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.2)
         self.stop()
         raise AssertionError(f"server did not start: {self.output()}")

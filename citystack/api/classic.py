@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 from flask import Blueprint, Response, current_app, request
 
+from ..analyses.heatmap import density
+from ..analyses.interpolate import fit_surface
+from ..analyses.pixels import PixelGrid
 from ..broadcast import event_stream
 from ..stores.base import View
 from . import params
@@ -32,15 +35,82 @@ def get_data():
     lat1, lat2 = (params.number(args, k, lo=-90, hi=90) for k in ("lat1", "lat2"))
     lng1, lng2 = (params.number(args, k, lo=-180, hi=180) for k in ("lng1", "lng2"))
     view = View(bbox=(min(lng1, lng2), min(lat1, lat2), max(lng1, lng2), max(lat1, lat2)))
+    analysis = _analysis_request(args)
     info = db.layer(conf.classic_layer)
     status("starting data query...")
     try:
+        if info.kind == "checkins":
+            out = checkin_collection(db, info, view)
+            status(f"{len(out['features'])} places with links, {len(out['lines'])} lines")
+            return json_response(out)
         name_f, price_f = info.field(conf.classic_name_field).name, info.field(conf.classic_price_field).name
         cols = db.features(info.name, view, [name_f, price_f], conf.max_limit)
         status(f"{len(cols['id'])} points returned")
-        return json_response(classic_collection(cols, name_f, price_f))
+        out = classic_collection(cols, name_f, price_f)
+        if analysis:
+            status("starting analysis...")
+            grid = PixelGrid(view.bbox, *analysis[:3])
+            out["analysis"] = analysis_cells(analysis[3], grid, cols, price_f, status)
+        return json_response(out)
     finally:
         status("idle")
+
+
+def _analysis_request(args):
+    """(w, h, cell_size, type) when the request asks for an analysis, else None."""
+    flag = args.get("analysis", "false").lower()
+    if flag not in ("true", "false", "1", "0"):
+        raise params.bad_param("analysis", f"expected true or false, got {flag!r}")
+    if flag in ("false", "0"):
+        return None
+    kind = args.get("analysisType", "heatmap")
+    if kind not in ("heatmap", "interp"):
+        raise params.bad_param("analysisType", f"expected heatmap or interp, got {kind!r}")
+    w = params.number(args, "w", lo=1, hi=10_000, kind=int)
+    h = params.number(args, "h", lo=1, hi=10_000, kind=int)
+    cell = params.number(args, "cell_size", lo=2, hi=2_000, kind=int)
+    if w < cell or h < cell:
+        raise params.bad_param("cell_size", f"a {cell} px cell does not fit a {w} x {h} px window")
+    return w, h, cell, kind
+
+
+def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -> list[dict]:
+    """The 2015 analysis: a heat map of the points, or an interpolated price surface."""
+    x, y = grid.proj.forward(cols["lon"], cols["lat"])
+    if kind == "heatmap":
+        return grid.cells(density(x, y, None, grid.x, grid.y, 2 * grid.cell_m))
+    price = np.asarray(cols[price_field], dtype=float)
+    if np.isfinite(price).sum() < 10:
+        return grid.cells(np.full((grid.ny, grid.nx), np.nan))
+    gx, gy = grid.mesh_m()
+    surface, _ = fit_surface(x, y, price, gx, gy, model="svr", log=True,
+                             progress=lambda message, fraction=None: status(f"training model: {message}"))
+    return grid.cells(surface, "range")
+
+
+def checkin_collection(db, info, view) -> dict:
+    """As the 2015 check-in server: places in view with at least one link (more
+    than one shared user), scored by their number of links, and the links."""
+    pairs = db.covisits(info.name, view, 2)
+    a, b = pairs["a"].tolist(), pairs["b"].tolist()
+    ids = sorted(set(a) | set(b))
+    places = {}
+    if ids:
+        cols = db.columns(info.places, View(bbox=view.bbox), ["id", "lon", "lat", "name", "category"])
+        places = {pid: (lat, lon, name, cat) for pid, lon, lat, name, cat in
+                  zip(cols["id"].tolist(), cols["lon"].tolist(), cols["lat"].tolist(),
+                      cols["name"].tolist(), cols["category"].tolist())}
+    score: dict = {}
+    for p, q in zip(a, b):
+        score[p] = score.get(p, 0) + 1
+        score[q] = score.get(q, 0) + 1
+    features = [{"type": "Feature", "id": pid,
+                 "properties": {"name": places[pid][2], "cat": places[pid][3], "score": score[pid]},
+                 "geometry": {"type": "Point", "coordinates": [places[pid][0], places[pid][1]]}}
+                for pid in ids if pid in places]
+    lines = [{"from": p, "to": q, "coordinates": [*places[p][:2], *places[q][:2]]}
+             for p, q in zip(a, b) if p in places and q in places]
+    return {"type": "FeatureCollection", "features": features, "lines": lines}
 
 
 def classic_collection(cols, name_field: str, price_field: str) -> dict:

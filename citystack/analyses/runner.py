@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from ..progress import Progress
+from ..progress import Cancelled, Progress, TimeLimit
 from ..stores.base import Store, View
 from .registry import REGISTRY, Analysis, BadParam, Input
 
@@ -48,6 +48,12 @@ class Runner:
         self.max_points = max_points
         self.cache = ResultCache(cache_entries)
         self._slots = threading.BoundedSemaphore(slots)
+        self.counts = collections.Counter()  # running, completed, cancelled, timed_out, failed
+        self._count_lock = threading.Lock()
+
+    def _count(self, key: str, delta: int = 1) -> None:
+        with self._count_lock:
+            self.counts[key] += delta
 
     def prepare(self, name: str, layer: str, view: View, raw: dict) -> tuple[Analysis, Any, dict]:
         """Check everything a request can get wrong, before any work starts."""
@@ -69,6 +75,8 @@ class Runner:
             return {**cached, "cached": True}
         while not self._slots.acquire(timeout=0.5):
             progress("waiting for a free analysis slot", 0.0)
+        self._count("running")
+        outcome = "failed"
         try:
             started = time.perf_counter()
             progress(f"starting {analysis.name}", 0.0)
@@ -79,8 +87,17 @@ class Runner:
             result.setdefault("input", data.info())
             result.update({"analysis": analysis.name, "params": params,
                            "seconds": round(time.perf_counter() - started, 4), "cached": False})
+            outcome = "completed"
+        except Cancelled:
+            outcome = "cancelled"
+            raise
+        except TimeLimit:
+            outcome = "timed_out"
+            raise
         finally:
             self._slots.release()
+            self._count("running", -1)
+            self._count(outcome)
         self.cache.put(key, result)
         progress("idle", 1.0)
         return result

@@ -78,12 +78,12 @@ def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -
     """The 2015 analysis: a heat map of the points, or an interpolated price surface."""
     x, y = grid.proj.forward(cols["lon"], cols["lat"])
     if kind == "heatmap":
-        return grid.cells(density(x, y, None, grid.x, grid.y, 2 * grid.cell_m))
+        return grid.cells(density(x, y, None, grid.x, grid.y, grid.cell_m))
     price = np.asarray(cols[price_field], dtype=float)
     if np.isfinite(price).sum() < 10:
         return grid.cells(np.full((grid.ny, grid.nx), np.nan))
     gx, gy = grid.mesh_m()
-    surface, _ = fit_surface(x, y, price, gx, gy, model="svr", log=True,
+    surface, _ = fit_surface(x, y, price, gx, gy, model="svr", log=True, max_train=1000,
                              progress=lambda message, fraction=None: status(f"training model: {message}"))
     return grid.cells(surface, "range")
 

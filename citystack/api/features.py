@@ -28,7 +28,8 @@ def health():
     """For load balancers and tests: the data version and open event streams."""
     state = current_app.extensions["citystack"]
     return json_response({"status": "ok", "store": state.store.kind, "data_version": state.store.data_version(),
-                          "event_streams": state.broadcaster.subscribers})
+                          "event_streams": state.broadcaster.subscribers,
+                          "analyses": dict(state.runner.counts)})
 
 
 @bp.get("/api/layers")

@@ -30,7 +30,7 @@ DISTRICTS = {  # subdistricts of Futian, roughly where they are
     "Futian": (114.060, 22.525), "Meilin": (114.050, 22.570), "Huaqiangbei": (114.088, 22.545),
     "Fubao": (114.070, 22.515),
 }
-ROOMS = {"Entire home/apt": 1.0, "Private room": 0.55, "Shared room": 0.35}
+ROOMS = {"Entire home/apt": 1.0, "Private room": 0.75, "Shared room": 0.55}
 ADJECTIVES = ("Bright", "Cosy", "Quiet", "Modern", "Spacious", "Sunny", "Stylish", "Compact", "Central")
 CATEGORIES = {  # category -> (share of places, typical hours of visits)
     "Food": (0.25, (12, 19)), "Cafe": (0.10, (9, 15)), "Shop": (0.15, (14, 20)),
@@ -86,8 +86,8 @@ def _listings(rng, n):
     rooms = np.array(list(ROOMS))[rng.choice(len(ROOMS), n, p=[0.6, 0.32, 0.08])]
     factor = np.array([ROOMS[r] for r in rooms])
     # Price: dearer near the civic centre and towards the east, plus noise.
-    trend = 900 * np.exp(-_distance_m(lon, lat, CIVIC_CENTRE) / 3000) + 2000 * (lon - 114.03)
-    price = np.round((250 + trend) * factor * rng.lognormal(0, 0.25, n))
+    trend = 1200 * np.exp(-_distance_m(lon, lat, CIVIC_CENTRE) / 2500) + 3000 * (lon - 114.03)
+    price = np.round(np.maximum(200 + trend, 80) * factor * rng.lognormal(0, 0.12, n))
     adjective = np.array(ADJECTIVES)[rng.integers(0, len(ADJECTIVES), n)]
     size = rng.integers(1, 5, n)
     header = ["id", "name", "latitude", "longitude", "price", "room_type", "district", "bedrooms"]

@@ -178,6 +178,7 @@ export class AnalysisPanel {
       box.append(el('div', 'results-model', 'model: ' + result.model.name + (params ? ' (' + params + ')' : '')));
     }
     if (result.metrics) box.append(metricsTable(result.metrics, result.baseline));
+    for (const note of result.notes || []) box.append(el('div', 'results-note', String(note)));
     if (!drawn) {
       const pre = el('pre', 'results-json');
       const text = JSON.stringify(result, null, 1);

@@ -15,7 +15,7 @@ const config = JSON.parse($('config').textContent);
 const CELLS = 64;
 const DEBOUNCE = 350; // ms after the map stops before an update on move
 
-const map = L.map('map', {zoomControl: false, worldCopyJump: false, minZoom: 2});
+const map = L.map('map', {zoomControl: false, zoomSnap: 0.5, minZoom: 2});
 L.control.zoom({position: 'topright'}).addTo(map);
 L.control.scale({position: 'bottomright', imperial: false}).addTo(map);
 const tiles = L.tileLayer(config.tileUrl, {attribution: config.tileAttribution, maxZoom: 19});
@@ -71,9 +71,18 @@ function quietly(move) {
   }
 }
 
+// Room for the panel: data fitted to the view should not hide under it.
+function fitPadding() {
+  const panel = $('panel');
+  const wide = window.innerWidth > 640 && !panel.classList.contains('collapsed');
+  const left = wide ? panel.offsetLeft + panel.offsetWidth + 16 : 16;
+  const top = wide ? 16 : panel.offsetTop + panel.offsetHeight + 16;
+  return {paddingTopLeft: [left, top], paddingBottomRight: [16, 16]};
+}
+
 function fitExtent(extent) {
   const [minlon, minlat, maxlon, maxlat] = extent;
-  quietly(() => map.fitBounds([[minlat, minlon], [maxlat, maxlon]], {animate: false, padding: [12, 12]}));
+  quietly(() => map.fitBounds([[minlat, minlon], [maxlat, maxlon]], {animate: false, ...fitPadding()}));
 }
 
 function schedule() {
@@ -208,11 +217,16 @@ function onHover(e) {
   const hit = points.hit(e.containerPoint);
   const ev = e.originalEvent;
   map.getContainer().classList.toggle('over-point', Boolean(hit));
+  const ring = $('hover-ring');
+  ring.hidden = !(hit && hit.feature);
   if (!hit) {
     tooltip.hide();
     return;
   }
   if (hit.feature) {
+    const at = clientPoint(hit.x, hit.y);
+    ring.style.left = at.x + 'px';
+    ring.style.top = at.y + 'px';
     const f = hit.feature;
     const props = f.properties || {};
     const title = props.name === undefined || props.name === null ? 'feature ' + f.id : String(props.name);
@@ -248,7 +262,10 @@ async function start() {
     points.addTo(map);
     overlays = new Overlays(map, $('overlay-legend'), tooltip);
     map.on('mousemove', onHover);
-    map.on('mouseout movestart zoomstart', () => tooltip.hide());
+    map.on('mouseout movestart zoomstart', () => {
+      tooltip.hide();
+      $('hover-ring').hidden = true;
+    });
     map.on('moveend', () => {
       if (!state.quiet && menu.updateOnMove) schedule();
     });

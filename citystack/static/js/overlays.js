@@ -15,8 +15,8 @@ function el(tag, className, text) {
   return node;
 }
 
-function swatchList(items) {
-  const list = el('ul', 'swatches');
+function swatchList(items, single) {
+  const list = el('ul', single ? 'swatches single' : 'swatches');
   for (const [colour, text] of items) {
     const item = el('li');
     const sw = el('span', 'swatch');
@@ -30,7 +30,7 @@ function swatchList(items) {
 // ---- grid: an image anchored to its bbox ----
 
 const GRID_COLOURS = {
-  heatmap: d3.interpolateInferno,
+  heatmap: (t) => d3.interpolateInferno(0.2 + 0.8 * t),
   interpolate: (t) => d3.interpolateRdYlBu(1 - t),
 };
 
@@ -166,11 +166,12 @@ function clustersLegend(target, result) {
   const clusters = [...(result.clusters || [])].sort((a, b) => b.size - a.size);
   const noise = result.points.label.filter((l) => l < 0).length;
   target.append(el('div', 'legend-title', 'Clusters'));
-  target.append(el('div', 'legend-note', formatCount(clusters.length) + ' clusters, ' + formatCount(noise) + ' noise points'));
-  const items = clusters.slice(0, 8).map((c) => [clusterColour(c.label), 'cluster ' + c.label + ': ' + formatCount(c.size)]);
-  if (clusters.length > 8) items.push(['transparent', '… ' + (clusters.length - 8) + ' more']);
-  items.push([NOISE, 'noise']);
-  target.append(swatchList(items));
+  target.append(el('div', 'legend-note', formatCount(clusters.length) + (clusters.length === 1 ? ' cluster' : ' clusters') +
+    (result.method ? ' (' + result.method + ')' : '')));
+  const items = clusters.slice(0, 6).map((c) => [clusterColour(c.label), 'cluster ' + c.label + ': ' + formatCount(c.size) + ' points']);
+  if (clusters.length > 6) items.push(['transparent', '… and ' + (clusters.length - 6) + ' more']);
+  items.push([NOISE, 'noise: ' + formatCount(noise) + ' points']);
+  target.append(swatchList(items, true));
   target.dataset.kind = 'clusters';
   target.hidden = false;
 }
@@ -345,7 +346,8 @@ export class Overlays {
     if (kind === 'grid' && result.grid) {
       const g = result.grid;
       const colour = GRID_COLOURS[result.analysis] || d3.interpolateViridis;
-      const alpha = result.analysis === 'heatmap' ? (v) => (v < 0.01 ? 0 : 0.25 + 0.6 * Math.sqrt(v)) : () => 0.62;
+      // a heatmap fades out where there is little; other grids are evenly translucent
+      const alpha = result.analysis === 'heatmap' ? (v) => 0.82 * Math.sqrt(v) : () => 0.62;
       const image = gridImage(g, colour, alpha).toDataURL();
       const bounds = [[g.bbox[1], g.bbox[0]], [g.bbox[3], g.bbox[2]]];
       this.layer = L.imageOverlay(image, bounds, {pane: PANE, className: 'grid-overlay', interactive: false});

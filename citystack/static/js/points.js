@@ -5,7 +5,7 @@ import {CanvasLayer} from './layers.js';
 import {BUCKETS, MISSING, palette, quantileScale} from './legend.js';
 
 export function pointRadius(zoom) {
-  return Math.max(1.6, Math.min(6, 1.6 + (zoom - 13) * 0.9));
+  return Math.max(1.5, Math.min(6, 2 + (zoom - 13) * 0.9));
 }
 
 export const PointsLayer = CanvasLayer.extend({
@@ -101,6 +101,8 @@ export const PointsLayer = CanvasLayer.extend({
       }
     });
     ctx.globalAlpha = 1;
+    const order = (this._order = new Int32Array(px.length));
+    drawn.forEach((i, k) => (order[i] = k));
     this._tree = d3.quadtree().x((i) => xs[i]).y((i) => ys[i]).addAll(drawn);
   },
 
@@ -125,7 +127,7 @@ export const PointsLayer = CanvasLayer.extend({
   // What is under a container point: {point: i} or {cell}, or null.
   hit(p) {
     if (this.mode === 'points' && this._tree) {
-      const i = this._tree.find(p.x, p.y, this._radius + 3);
+      const i = this._topmost(p) ?? this._tree.find(p.x, p.y, this._radius + 3);
       return i === undefined ? null : {point: i, feature: this.points.features[i], x: this._xs[i], y: this._ys[i]};
     }
     if (this.mode === 'bins') {
@@ -135,6 +137,25 @@ export const PointsLayer = CanvasLayer.extend({
       }
     }
     return null;
+  },
+
+  // Of the discs under p, the one drawn last (the one you see); undefined when none.
+  _topmost(p) {
+    const r = this._radius;
+    const xs = this._xs;
+    const ys = this._ys;
+    const order = this._order;
+    let best;
+    this._tree.visit((node, x0, y0, x1, y1) => {
+      if (!node.length) {
+        do {
+          const i = node.data;
+          if ((xs[i] - p.x) ** 2 + (ys[i] - p.y) ** 2 <= r * r && (best === undefined || order[i] > order[best])) best = i;
+        } while ((node = node.next));
+      }
+      return x0 > p.x + r || x1 < p.x - r || y0 > p.y + r || y1 < p.y - r;
+    });
+    return best;
   },
 
   // The drawn points, in container pixels: [{index, x, y, feature}].

@@ -22,11 +22,11 @@ def feature_collection(cols: dict[str, np.ndarray], limit: int | None = None) ->
     ids = _values(cols["id"][:n])
     lon, lat = cols["lon"][:n].tolist(), cols["lat"][:n].tolist()
     names = [k for k in cols if k not in ("id", "lon", "lat")]
-    props = [_values(cols[k][:n]) for k in names]
+    columns = [_values(cols[k][:n]) for k in names]
+    props = [dict(zip(names, row)) for row in zip(*columns)] if names else [{} for _ in range(n)]
     features = [
-        {"type": "Feature", "id": ids[i], "geometry": {"type": "Point", "coordinates": [lon[i], lat[i]]},
-         "properties": {k: col[i] for k, col in zip(names, props)}}
-        for i in range(n)
+        {"type": "Feature", "id": i, "geometry": {"type": "Point", "coordinates": [x, y]}, "properties": p}
+        for i, x, y, p in zip(ids, lon, lat, props)
     ]
     return {"type": "FeatureCollection", "features": features, "numberReturned": n}
 

@@ -40,7 +40,7 @@ postgis:
 	test -d /usr/share/postgresql/15/extension -a -f /usr/share/postgresql/15/extension/postgis.control || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-15-postgis-3 >/dev/null)
 
-test: setup chromium
+test: setup chromium postgis
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup

@@ -29,15 +29,16 @@ def call(func, **available):
     return func(**{n: v for n, v in available.items() if n in params})
 
 
-def repeat(func, runs: int, budget_s: float) -> list[float]:
-    """Durations of up to `runs` calls, stopping once `budget_s` is spent (at least one)."""
-    times, spent = [], 0.0
-    while len(times) < runs and (not times or spent + times[-1] <= budget_s):
-        t0 = time.perf_counter()
+def repeat(func, runs: int, budget_s: float) -> dict:
+    """Wall and CPU (all threads of this process) seconds of up to `runs` calls, stopping
+    once `budget_s` is spent (at least one call)."""
+    wall, cpu = [], []
+    while len(wall) < runs and (not wall or sum(wall) + wall[-1] <= budget_s):
+        t0, c0 = time.perf_counter(), time.process_time()
         func()
-        times.append(time.perf_counter() - t0)
-        spent += times[-1]
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"runs_s": wall, "best": min(wall), "median": statistics.median(wall), "cpu_best": min(cpu)}
 
 
 def heatmap(n_big: int, n_small: int, runs: int = 7) -> dict:
@@ -49,20 +50,18 @@ def heatmap(n_big: int, n_small: int, runs: int = 7) -> dict:
     args = dict(weights=None, gx_m=gx, gy_m=gy, bandwidth_m=BANDWIDTH_M)
     out = {"signature": f"density{inspect.signature(density)}", "grid": f"{GRID}x{GRID}",
            "cell_m": [float(gx[1] - gx[0]), float(gy[1] - gy[0])], "bandwidth_m": BANDWIDTH_M}
-    big = repeat(lambda: call(density, x_m=x, y_m=y, **args), runs, 20)
-    out["big"] = {"n": n_big, "runs_s": big, "best": min(big), "median": statistics.median(big)}
+    out["big"] = {"n": n_big, **repeat(lambda: call(density, x_m=x, y_m=y, **args), runs, 20)}
     xs, ys = x[:n_small], y[:n_small]
-    small = repeat(lambda: call(density, x_m=xs, y_m=ys, **args), runs, 10)
-    out["small"] = {"n": n_small, "runs_s": small, "best": min(small), "median": statistics.median(small)}
+    out["small"] = {"n": n_small, **repeat(lambda: call(density, x_m=xs, y_m=ys, **args), runs, 10)}
     try:
         old_fn = importlib.import_module("heatmap_2015").heatmap_2015
     except Exception as exc:  # noqa: BLE001 - written by someone else, maybe not yet
         out["old_error"] = f"bench/heatmap_2015.py: {type(exc).__name__}: {exc}"
         return out
-    old_runs = repeat(lambda: call(old_fn, x_m=xs, y_m=ys, **args), 3, 40)
-    out["old"] = {"signature": f"heatmap_2015{inspect.signature(old_fn)}", "runs_s": old_runs,
-                  "best": min(old_runs)}
-    out["speedup"] = min(old_runs) / min(small)
+    out["old"] = {"signature": f"heatmap_2015{inspect.signature(old_fn)}",
+                  **repeat(lambda: call(old_fn, x_m=xs, y_m=ys, **args), 5, 30)}
+    out["speedup"] = out["old"]["best"] / out["small"]["best"]
+    out["speedup_cpu"] = out["old"]["cpu_best"] / out["small"]["cpu_best"]
     out["agreement"] = agreement(call(density, x_m=xs, y_m=ys, **args),
                                  np.asarray(call(old_fn, x_m=xs, y_m=ys, **args), float))
     return out
@@ -94,32 +93,35 @@ def in_process(db, name: str, layer: str, bbox, raw: dict) -> dict:
     runner = Runner(open_store(str(db)), Settings().analysis_max_points, cache_entries=0)
     analysis, info, values = runner.prepare(name, layer, None, raw)
     progress = Progress()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = runner.run(analysis, info, View(bbox=bbox), values, progress)
-    return {"seconds": time.perf_counter() - t0, "analysis_seconds": result.get("seconds"),
+    return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "analysis_seconds": result.get("seconds"),
             "input": result.get("input"), "progress_calls": len(progress.messages)}
 
 
-def over_http(url: str, name: str, query: dict, runs: int) -> dict:
-    """Plain JSON requests, one after another (run with the result cache off)."""
-    session, times = requests.Session(), []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        r = session.get(f"{url}/api/analyses/{name}?{urlencode(query)}", timeout=120)
+def over_http(server, name: str, query: dict, runs: int, budget_s: float) -> dict:
+    """Plain JSON requests, one after another (run with the result cache off), up to
+    `runs` of them or until `budget_s` is spent; with the server's CPU time for each."""
+    session, times, cpu = requests.Session(), [], []
+    while len(times) < runs and (not times or sum(times) + times[-1] <= budget_s):
+        t0, c0 = time.perf_counter(), server.cpu_seconds()
+        r = session.get(f"{server.url}/api/analyses/{name}?{urlencode(query)}", timeout=120)
         body = r.content
         times.append(time.perf_counter() - t0)
+        cpu.append(server.cpu_seconds() - c0)
         if r.status_code != 200:
             raise RuntimeError(f"{name}: HTTP {r.status_code}: {body[:500]!r}")
     result = orjson.loads(body)
-    return {"runs_s": times, "first": times[0], "median": statistics.median(times), "best": min(times),
-            "server_seconds": result.get("seconds"), "input": result.get("input")}
+    return {"runs_s": times, "server_cpu_s": cpu, "first": times[0], "median": statistics.median(times),
+            "best": min(times), "server_seconds": result.get("seconds"), "input": result.get("input")}
 
 
-def stream(url: str, name: str, query: dict, timeout: float = 120) -> dict:
+def stream(server, name: str, query: dict, timeout: float = 120) -> dict:
     """One request with Accept: text/event-stream: progress events and time to `result`."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), server.cpu_seconds()
     out = {"progress_events": 0, "first_progress_s": None}
-    with requests.get(f"{url}/api/analyses/{name}?{urlencode(query)}", stream=True, timeout=(5, timeout),
+    with requests.get(f"{server.url}/api/analyses/{name}?{urlencode(query)}", stream=True, timeout=(5, timeout),
                       headers={"Accept": "text/event-stream"}) as r:
         r.raise_for_status()
         event, data = None, []
@@ -139,7 +141,7 @@ def stream(url: str, name: str, query: dict, timeout: float = 120) -> dict:
                     if event == "error":
                         raise RuntimeError(f"{name}: error event: {payload}")
                     out.update(seconds=time.perf_counter() - t0, server_seconds=payload.get("seconds"),
-                               input=payload.get("input"))
+                               server_cpu_s=server.cpu_seconds() - c0, input=payload.get("input"))
                     return out
                 event, data = None, []
     raise RuntimeError(f"{name}: the stream ended without a result event")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib
 import os
@@ -85,8 +86,8 @@ class Server:
     """`citystack serve` on a free loopback port, stopped on exit.
 
     When a built-in analysis module does not import yet, the app cannot be
-    created; then bench/serve_stub.py serves instead, with the missing
-    modules replaced by empty ones, and `stubbed` says which.
+    created; then bench/serve_stub.py serves instead, leaving those modules
+    out, and `stubbed` says which.
     """
 
     def __init__(self, db: Path, workers: int = 2, env: dict | None = None, startup: float = 60):
@@ -114,6 +115,18 @@ class Server:
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"server did not answer within {startup:g} s: {self.output()[-2000:]}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server: its master and its workers (user + system)."""
+        pids = [self.proc.pid]
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()]
+        ticks = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def output(self) -> str:
         self.log.flush()

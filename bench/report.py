@@ -29,13 +29,13 @@ class Report:
         mark = {True: "PASS", False: "FAIL", None: "info"}[ok]
         print(f"[{mark}] {figure}: {measured} (target {target}){' - ' + note if note else ''}", flush=True)
 
-    def step(self, name: str, func, *args):
+    def step(self, name: str, target: str, func):
         """Run one benchmark; a failure becomes a row saying so, and the rest go on."""
         try:
-            return func(self, *args)
+            return func(self)
         except Exception as exc:  # noqa: BLE001
             self.details[f"{name}: traceback"] = traceback.format_exc()
-            self.row(name, "-", "not measured", None, f"{type(exc).__name__}: {str(exc)[:400]}")
+            self.row(name, target, "not measured", None, f"{type(exc).__name__}: {str(exc)[:400]}")
             return None
 
     def write(self, path: Path, command: str, elapsed_s: float, raw: Path):

@@ -1,20 +1,20 @@
-"""`citystack serve`, with built-in analysis modules that do not import yet replaced by
-empty modules, so that the features API can be measured while they are being written.
-Used by common.Server only in that case; the results say so."""
+"""`citystack serve` without the built-in analysis modules that do not import yet, so that
+the features API can be measured while they are being written. Used by common.Server
+only in that case; the results say so."""
 
 import importlib
 import sys
-import types
 
-from citystack.analyses.registry import BUILTIN
+from citystack.analyses import registry
 
-for name in BUILTIN:
-    full = f"citystack.analyses.{name}"
+importable = []
+for name in registry.BUILTIN:
     try:
-        importlib.import_module(full)
+        importlib.import_module(f"{registry.__package__}.{name}")
+        importable.append(name)
     except Exception as exc:  # noqa: BLE001
-        print(f"serve_stub: {full} replaced by an empty module ({type(exc).__name__}: {exc})", file=sys.stderr)
-        sys.modules[full] = types.ModuleType(full)
+        print(f"serve_stub: analysis {name} left out ({type(exc).__name__}: {exc})", file=sys.stderr)
+registry.BUILTIN = tuple(importable)  # what registry.load() imports in each worker
 
 from citystack.cli import main  # noqa: E402
 

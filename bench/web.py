@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
 from urllib.parse import urlencode
 
 import orjson
@@ -85,16 +87,29 @@ def ensure_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def load_test(url: str, layer: str, windows: list[dict], seconds: int, connections: int = 32,
+def load_test(server, layer: str, windows: list[dict], seconds: int, connections: int = 32,
               threads: int = 2) -> dict:
+    """Requests/s at `connections` connections, with the CPU time the server and the load
+    generator used (so the figure can be read against the CPUs this machine has)."""
     paths_file = OUT / "paths.txt"
     paths_file.write_text("".join(features_path(layer, w["bbox"]) + "\n" for w in windows))
     wrk = ensure_wrk()
+    cpu0, self0, kids0, load0 = server.cpu_seconds(), _cpu(RUSAGE_SELF), _cpu(RUSAGE_CHILDREN), os.getloadavg()
     if wrk:
-        return _wrk(wrk, url, paths_file, seconds, connections, threads)
-    result = _pool(url, paths_file.read_text().split(), seconds, connections)
-    result["tool"] = "Python thread pool (wrk unavailable)"
+        result = _wrk(wrk, server.url, paths_file, seconds, connections, threads)
+    else:
+        result = _pool(server.url, paths_file.read_text().split(), seconds, connections)
+        result["tool"] = f"Python thread pool of {connections} (wrk unavailable)"
+    result["server_cpu_s"] = server.cpu_seconds() - cpu0
+    result["client_cpu_s"] = _cpu(RUSAGE_SELF) - self0 + _cpu(RUSAGE_CHILDREN) - kids0
+    result["server_cpu_ms_per_request"] = 1000 * result["server_cpu_s"] / max(result["requests"], 1)
+    result["loadavg_before_after"] = [load0[0], os.getloadavg()[0]]
     return result
+
+
+def _cpu(who) -> float:
+    usage = getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk(wrk, url, paths_file, seconds, connections, threads) -> dict:

@@ -46,7 +46,7 @@ def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, erro
     raw = extra_params(ctx.args, fail)
     registry.load(conf.plugins.split(",") if conf.plugins else ())
     try:
-        store = open_store(conf.db)
+        store = open_store(conf.db, conf)
         runner = Runner(store, conf.analysis_max_points, 1)
         analysis, info, values = runner.prepare(name, layer, None, raw)
         view = View(bbox=request_params.bbox(bbox), days=request_params.days(days),

@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.json.sort_keys = False
-    store = store or open_store(settings.db)
+    store = store or open_store(settings.db, settings)
     registry.load(settings.plugins.split(",") if settings.plugins else ())
     runner = Runner(store, settings.analysis_max_points, settings.cache_entries, settings.analysis_slots)
     app.extensions["citystack"] = State(settings, store, store.broadcaster(), runner)

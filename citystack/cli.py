@@ -197,8 +197,9 @@ def analyze(ctx, name, layer, bbox, days, hours, out, db):
 def _store(db):
     from .stores import StoreError, open_store
 
+    conf = settings(db=db)
     try:
-        return open_store(settings(db=db).db)
+        return open_store(conf.db, conf)
     except StoreError as exc:
         raise CliError(str(exc)) from None
 

@@ -34,6 +34,11 @@ class Settings:
     classic_layer: str = "listings"
     classic_name_field: str = "name"
     classic_price_field: str = "price"
+    # PostgreSQL: connections per process, seconds to wait for one, and the
+    # primary's URL when CITYSTACK_DB names a read replica (for LISTEN/NOTIFY).
+    pg_pool: int = 10
+    pg_timeout: float = 10.0
+    db_primary: str = ""
     heartbeat: float = 10.0  # seconds between keep-alive comments on idle event streams
     # Analyses.
     analysis_time_limit: float = 60.0

@@ -7,11 +7,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import requests
+
+import pgcluster  # noqa: E402  (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CITYSTACK_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -42,10 +45,10 @@ def free_port() -> int:
 class Server:
     """A `citystack serve` subprocess on a free loopback port."""
 
-    def __init__(self, db: Path, *extra, env=None):
+    def __init__(self, db, *extra, env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(db.parent / f"server-{self.port}.log", "w+")
+        self.log = tempfile.TemporaryFile("w+")  # db is a file path or a postgresql:// URL
         self.proc = subprocess.Popen(CLI + ["serve", "--db", str(db), "--port", str(self.port), *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "CITYSTACK_HEARTBEAT": "0.5", **(env or {})})
@@ -76,21 +79,59 @@ class Server:
         self.log.close()
 
 
-@pytest.fixture(scope="session")
-def sample_db(tmp_path_factory) -> Path:
+def build_sample(db) -> None:
     """The sample city, plus the New York layers `nyc` and `fsq` when ../shared/data is there."""
-    db = tmp_path_factory.mktemp("db") / "citystack.duckdb"
     citystack("init", "--sample", "--db", db)
     if AIRBNB.exists():
         citystack("load", AIRBNB, "--layer", "nyc", "--preset", "airbnb", "--db", db)
     if FOURSQUARE.exists():
         citystack("load", FOURSQUARE, "--layer", "fsq", "--preset", "foursquare", "--db", db)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throwaway PostgreSQL 15 + PostGIS cluster; skips when they are not installed."""
+    reason = pgcluster.missing()
+    if reason:
+        pytest.skip(reason)
+    try:
+        cluster = pgcluster.start_cluster()
+    except pgcluster.Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def duckdb_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("db") / "citystack.duckdb"
+    build_sample(db)
     return db
+
+
+@pytest.fixture(scope="session", params=["duckdb", "postgis"])
+def sample_db(request):
+    """The same data in each store: every test that uses it runs against both."""
+    if request.param == "duckdb":
+        return request.getfixturevalue("duckdb_db")
+    url = request.getfixturevalue("pg_cluster").url
+    build_sample(url)
+    return url
 
 
 @pytest.fixture(scope="session")
 def server(sample_db):
     srv = Server(sample_db)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def duckdb_server(duckdb_db):
+    """For the browser tests: the page is the same whatever the store."""
+    srv = Server(duckdb_db)
     yield srv
     srv.stop()
 

@@ -120,6 +120,12 @@ class Page:
         self.context.close()
 
 
+@pytest.fixture(scope="module")
+def server(duckdb_server):
+    """The page is the same whatever the store: the browser tests use DuckDB's."""
+    return duckdb_server
+
+
 @pytest.fixture
 def web(browser, server):
     page = Page(browser, server)

@@ -9,32 +9,32 @@ from PIL import Image
 from conftest import citystack
 
 
-def test_layers_lists_counts_fields_and_extent(sample_db):
-    out = citystack("layers", "--db", sample_db).stdout
+def test_layers_lists_counts_fields_and_extent(duckdb_db):
+    out = citystack("layers", "--db", duckdb_db).stdout
     assert "listings  (points, 20000 rows" in out and "price" in out and "extent 11" in out
-    layers = json.loads(citystack("layers", "--json", "--db", sample_db).stdout)
+    layers = json.loads(citystack("layers", "--json", "--db", duckdb_db).stdout)
     assert {"listings", "checkins", "checkins_places"} <= {layer["name"] for layer in layers}
 
 
-def test_analyze_writes_json_geojson_and_png(sample_db, tmp_path):
+def test_analyze_writes_json_geojson_and_png(duckdb_db, tmp_path):
     bbox = "114.03,22.52,114.09,22.57"
     proc = citystack("analyze", "heatmap", "--layer", "listings", "--bbox", bbox, "--bandwidth", "250",
-                     "--cells=50", "--out", tmp_path / "h.json", "--db", sample_db)
+                     "--cells=50", "--out", tmp_path / "h.json", "--db", duckdb_db)
     assert "wrote" in proc.stdout
     result = json.loads((tmp_path / "h.json").read_text())
     assert result["params"]["bandwidth"] == 250 and max(result["grid"]["nx"], result["grid"]["ny"]) == 50
     citystack("analyze", "network", "--layer", "checkins", "--min-shared", "4", "--out", tmp_path / "n.geojson",
-              "--db", sample_db)
+              "--db", duckdb_db)
     fc = json.loads((tmp_path / "n.geojson").read_text())
     kinds = {f["geometry"]["type"] for f in fc["features"]}
     assert fc["type"] == "FeatureCollection" and kinds == {"Point", "LineString"}
     citystack("analyze", "clusters", "--layer", "listings", "--bbox", bbox, "--method", "kmeans", "--k", "4",
-              "--out", tmp_path / "c.png", "--db", sample_db)
+              "--out", tmp_path / "c.png", "--db", duckdb_db)
     image = Image.open(tmp_path / "c.png")
     assert image.format == "PNG" and image.width == 1000 and len(image.convert("RGB").getcolors(1 << 20)) > 5
 
 
-def test_analyze_refuses_bad_parameters(sample_db, tmp_path):
+def test_analyze_refuses_bad_parameters(duckdb_db, tmp_path):
     for args, says in [
         (["heatmap", "--bandwidth", "2"], "--bandwidth: must be at least 10"),
         (["heatmap", "--bandwidht", "200"], "has no parameter 'bandwidht'"),
@@ -42,14 +42,14 @@ def test_analyze_refuses_bad_parameters(sample_db, tmp_path):
         (["network"], "checkins layers"),
         (["heatmap", "--bbox", "1,2"], "--bbox"),
     ]:
-        proc = citystack("analyze", *args, "--layer", "listings", "--out", tmp_path / "x.json", "--db", sample_db,
+        proc = citystack("analyze", *args, "--layer", "listings", "--out", tmp_path / "x.json", "--db", duckdb_db,
                          check=False)
         assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "x.json").exists()
 
 
-def test_serve_refuses_dev_debugger_off_loopback(sample_db):
-    proc = citystack("serve", "--dev", "--host", "0.0.0.0", "--db", sample_db, check=False)
+def test_serve_refuses_dev_debugger_off_loopback(duckdb_db):
+    proc = citystack("serve", "--dev", "--host", "0.0.0.0", "--db", duckdb_db, check=False)
     assert proc.returncode == 2 and "loopback" in proc.stderr
 
 
@@ -59,6 +59,6 @@ def test_serve_and_layers_explain_a_missing_database(tmp_path):
         assert proc.returncode == 2 and "citystack init --sample" in proc.stderr
 
 
-def test_init_keeps_an_existing_database(sample_db):
-    proc = citystack("init", "--db", sample_db, check=False)
+def test_init_keeps_an_existing_database(duckdb_db):
+    proc = citystack("init", "--db", duckdb_db, check=False)
     assert proc.returncode == 2 and "--force" in proc.stderr

@@ -139,7 +139,7 @@ def test_sample_city_shape(store):
     assert store.sql('SELECT count(DISTINCT "user") AS n FROM layer_checkins')["n"][0] == 1_000
     # Users revisit places: many (user, place) pairs have more than one check-in.
     repeats = store.sql('SELECT count(*) AS n FROM (SELECT "user", place FROM layer_checkins '
-                        'GROUP BY 1, 2 HAVING count(*) > 1)')["n"][0]
+                        'GROUP BY 1, 2 HAVING count(*) > 1) AS pairs')["n"][0]
     assert repeats > 5_000
     lon0, lat0, lon1, lat1 = store.layer("listings").extent
     assert lon0 < 114.062 < lon1 and lat0 < 22.539 < lat1

@@ -22,6 +22,7 @@ from ..stores.base import grid_shape
 
 EARTH_RADIUS = 6371008.8  # metres, the mean radius
 MAX_SIDE = 400  # cells along a side, whatever way the grid was asked for
+PAD = 0.001  # degrees (about 100 m) either side of a bbox with no width or height
 
 
 class Projection:
@@ -56,10 +57,8 @@ class Grid:
     ny: int
 
     def __post_init__(self):
-        self.bbox = tuple(float(v) for v in self.bbox)
+        self.bbox = _widened(self.bbox)
         minx, miny, maxx, maxy = self.bbox
-        if not (maxx >= minx and maxy >= miny):
-            raise ValueError(f"bbox {self.bbox} is not minlon, minlat, maxlon, maxlat")
         self.nx, self.ny = int(self.nx), int(self.ny)
         self.proj = Projection.for_bbox(self.bbox)
         self.lon = minx + (np.arange(self.nx) + 0.5) * (maxx - minx) / self.nx
@@ -87,12 +86,27 @@ class Grid:
 
 def grid_for_cells(bbox, cells: int) -> Grid:
     """About-square cells, `cells` of them along the longer side."""
+    bbox = _widened(bbox)
     nx, ny = grid_shape(bbox, int(cells))
     return Grid(bbox, nx, ny)
 
 
+def _widened(bbox) -> tuple[float, float, float, float]:
+    """The bbox as floats, a side of zero length (one point, or points on a
+    line) widened to PAD degrees either way, so cells have a size."""
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    if not (maxx >= minx and maxy >= miny):
+        raise ValueError(f"bbox {tuple(bbox)} is not minlon, minlat, maxlon, maxlat")
+    if maxx - minx < 1e-9:
+        minx, maxx = minx - PAD, maxx + PAD
+    if maxy - miny < 1e-9:
+        miny, maxy = miny - PAD, maxy + PAD
+    return minx, miny, maxx, maxy
+
+
 def grid_for_size(bbox, cell_m: float) -> Grid:
     """Cells of at most `cell_m` metres a side; ValueError if that makes too many."""
+    bbox = _widened(bbox)
     proj = Projection.for_bbox(bbox)
     minx, miny, maxx, maxy = bbox
     width, height = (maxx - minx) * proj.kx, (maxy - miny) * proj.ky

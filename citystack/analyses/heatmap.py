@@ -14,25 +14,31 @@ fast instead:
   then multiplications (:func:`_rows`).
 
 Points are grouped into tiles of cells and each tile touches only the cells
-within ``cutoff`` bandwidths of it (9 by default: the kernel there is
-exp(-40.5), 2.6e-18 of its peak, far below the rounding error of any sum
-that includes a nearby point). ``cutoff=None`` sums every point over every
-cell: the same numbers, much slower on large grids.
+within ``cutoff`` bandwidths of it, 9 by default: a term left out is below
+exp(-40.5) = 2.6e-18 of a kernel's peak, so the map equals the full sum to
+far better than 1e-9 of its maximum; only cells with no point within 9
+bandwidths read 0 instead of a vanishing number. ``cutoff=None`` sums every
+point at every cell, for any grid: the same map, but a matrix product over
+all points and all cells (seconds for a million points on 200 x 200).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .grid import grid_for_cells, grid_for_size, grid_result
 from .registry import BadParam, Param, analysis
 
 CUTOFF = 9.0  # bandwidths
 GEOMETRIC_SPAN = 24.0  # bandwidths a kernel row may span before its factors leave float range
-_CHUNK = 1 << 22  # kernel entries per block of points (two blocks of 32 MB)
 
 
 @analysis(
@@ -79,81 +85,146 @@ def density(x_m, y_m, weights, gx_m, gy_m, bandwidth_m, progress=None, cutoff=CU
     gx0, sx, nx = _axis(gx_m, "gx_m")
     gy0, sy, ny = _axis(gy_m, "gy_m")
     cx, cy = (x - gx0) / sx, (y - gy0) / sy  # positions in cell units, cell k at k
-    rx = nx if cutoff is None else min(nx, math.ceil(cutoff * h / sx))
-    ry = ny if cutoff is None else min(ny, math.ceil(cutoff * h / sy))
     keep = np.isfinite(cx) & np.isfinite(cy)
     if w is not None:
         keep &= np.isfinite(w)
-    if cutoff is not None:  # points whose reach misses the grid entirely
+    if cutoff is None:
+        rx, ry = nx, ny
+    else:  # drop points whose reach misses the grid entirely
+        rx, ry = min(nx, math.ceil(cutoff * h / sx)), min(ny, math.ceil(cutoff * h / sy))
         keep &= (cx > -0.5 - rx) & (cx < nx - 0.5 + rx) & (cy > -0.5 - ry) & (cy < ny - 0.5 + ry)
     if not keep.all():
         cx, cy, w = cx[keep], cy[keep], (None if w is None else w[keep])
-    out = np.zeros((ny, nx))
     if cx.size == 0:
-        return out
-
-    tile = _tile_size(cx.size, nx, ny, rx, ry, sx / h, sy / h)
-    tiles_x = -(-nx // tile)
-    bx = np.clip(np.floor(cx + 0.5), 0, nx - 1).astype(np.int64) // tile
-    by = np.clip(np.floor(cy + 0.5), 0, ny - 1).astype(np.int64) // tile
-    key = by * tiles_x + bx
-    order = np.argsort(key, kind="stable")
-    cx, cy, key = cx[order], cy[order], key[order]
-    if w is not None:
-        w = w[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    ends = np.r_[starts[1:], key.size]
-
-    ticker = _Ticker(progress, cx.size)
-    for start, end in zip(starts.tolist(), ends.tolist()):
-        tx, ty = divmod(int(key[start]), tiles_x)[::-1]
-        i0, i1 = max(0, tx * tile - rx), min(nx, (tx + 1) * tile + rx)
-        j0, j1 = max(0, ty * tile - ry), min(ny, (ty + 1) * tile + ry)
-        step = max(256, _CHUNK // (i1 - i0 + j1 - j0))
-        for a in range(start, end, step):
-            b = min(end, a + step)
-            kx, fx = _rows(cx[a:b], i0, i1 - i0, sx / h)
-            ky, fy = _rows(cy[a:b], j0, j1 - j0, sy / h)
-            if w is not None:
-                kx *= w[None, a:b]
-            block = ky @ kx.T
-            block *= fy[:, None]
-            block *= fx[None, :]
-            out[j0:j1, i0:i1] += block
-            ticker(b - a)
+        return np.zeros((ny, nx))
+    plan = _Plan(cx.size, nx, ny, rx, ry, sx / h, sy / h, single=cutoff is None)
+    out = plan.run(cx, cy, w, progress)
     out *= 1.0 / (2.0 * math.pi * h * h)
     return out
 
 
-def _rows(c: np.ndarray, i0: int, n: int, s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel rows ``exp(-((i0 + k - c_p) s)^2 / 2)`` for k < n, as an (n, len(c))
-    matrix (row k for cell i0 + k; points are contiguous, so every step below
-    is one long vector operation) and a length-n factor to multiply in afterwards.
+class _Plan:
+    """Tiles and batches for one density computation.
 
-    With q = k - (n-1)/2 and e = c - (i0 + (n-1)/2), the exponent splits as
-    ``-(e s)^2/2 + q e s^2 - (q s)^2/2``: the row is exp of the first two
-    terms, a geometric sequence in k, built by doubling; the last term is
-    the column factor. While the row spans at most GEOMETRIC_SPAN bandwidths
-    every factor of a row that reaches the kernel's bulk stays within
-    exp(+-510); rows far from the window (all below exp(-50)) and wider
-    windows use exp directly.
+    Tiles are `tx` x `ty` cells; a tile's window reaches `rx`, `ry` cells
+    beyond it (0 when one tile spans the axis) and is never clipped, so all
+    windows have one shape. Points sorted by tile are processed in batches:
+    kernel rows for the whole batch at once, then one matrix product per
+    tile (or part of a tile) in the batch. With large windows, batches run on
+    a few threads (numpy and BLAS release the GIL), each product on one BLAS
+    thread.
+    """
+
+    BATCH = 1 << 17  # kernel values per axis and batch (1 MB): stays in cache
+    SIDES = None  # tile sides to choose from (tests pin one); None: 1..32 and larger
+
+    def __init__(self, n, nx, ny, rx, ry, sx, sy, single=False):
+        self.nx, self.ny, self.sx, self.sy = nx, ny, sx, sy
+        sides = [max(nx, ny)] if single else self.SIDES or sorted(
+            {*range(1, 33), *np.geomspace(33, max(nx, ny, 33), 16).astype(int).tolist()})
+        best = None
+        for t in sides:  # minimize a rough time model
+            tx, ty = min(t, nx), min(t, ny)
+            ntx, nty = -(-nx // tx), -(-ny // ty)
+            rxe, rye = (0 if ntx == 1 else rx), (0 if nty == 1 else ry)
+            wx, wy = tx + 2 * rxe, ty + 2 * rye
+            rows = sum(k * (1.0 if (k - 1) * s <= GEOMETRIC_SPAN else 4.0)
+                       for k, s in ((wx, sx), (wy, sy)))
+            cost = n * (rows * 1e-9 + wx * wy * 5e-11) + min(ntx * nty, n) * (8e-6 + wx * wy * 1e-9)
+            if best is None or cost < best[0]:
+                best = (cost, tx, ty, ntx, nty, rxe, rye, wx, wy)
+        _, self.tx, self.ty, self.ntx, self.nty, self.rx, self.ry, self.wx, self.wy = best
+
+    def run(self, cx, cy, w, progress):
+        # Sort the points by tile (a 16-bit key sorts by radix, much faster;
+        # intp keys index fast).
+        key = np.clip(cy + 0.5, 0, self.ny - 0.5).astype(np.intp) // self.ty * self.ntx
+        key += np.clip(cx + 0.5, 0, self.nx - 0.5).astype(np.intp) // self.tx
+        ntiles = self.ntx * self.nty
+        order = np.argsort(key.astype(np.uint16) if ntiles <= 1 << 16 else key, kind="stable")
+        key = key[order]
+        # Each point's offset from its window's centre, in bandwidths.
+        tiles = np.arange(ntiles)
+        self.ex = (cx[order] - ((tiles % self.ntx) * self.tx - self.rx + (self.wx - 1) / 2.0)[key]) * self.sx
+        self.ey = (cy[order] - ((tiles // self.ntx) * self.ty - self.ry + (self.wy - 1) / 2.0)[key]) * self.sy
+        self.w = None if w is None else w[order]
+        self.key = key
+        self.far_x, self.far_y = _far(self.ex, self.wx, self.sx), _far(self.ey, self.wy, self.sy)
+        self.factor = np.outer(_factor(self.wy, self.sy), _factor(self.wx, self.sx))
+
+        per = max(64, self.BATCH // max(self.wx, self.wy))
+        batches = [(a, min(a + per, key.size)) for a in range(0, key.size, per)]
+        padded = np.zeros((self.nty * self.ty + 2 * self.ry, self.ntx * self.tx + 2 * self.rx))
+        if progress is not None:
+            progress("computing density", 0.0)
+        # Threads pay off when the products are large; with small windows the
+        # many short numpy calls mostly contend for the GIL.
+        workers = min(4, os.cpu_count() or 1, len(batches)) if self.wx * self.wy >= 2000 else 1
+        pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        with _one_blas_thread():  # the threads here share the cores, not BLAS
+            try:
+                results = pool.map(self._batch, batches) if pool else map(self._batch, batches)
+                last = time.monotonic()
+                for done, blocks in enumerate(results, 1):
+                    for t, block in blocks:
+                        r, c = (t // self.ntx) * self.ty, (t % self.ntx) * self.tx
+                        padded[r:r + self.wy, c:c + self.wx] += block
+                    if progress is not None and time.monotonic() - last > 0.1:
+                        last = time.monotonic()
+                        progress("computing density", done / len(batches))  # may cancel
+            finally:
+                if pool:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        return padded[self.ry:self.ry + self.ny, self.rx:self.rx + self.nx].copy()
+
+    def _batch(self, span):
+        """(tile, window block) for each tile among the points [a, b)."""
+        a, b = span
+        kx = _rows(self.ex[a:b], self.wx, self.sx, None if self.w is None else self.w[a:b], self.far_x)
+        ky = _rows(self.ey[a:b], self.wy, self.sy, None, self.far_y)
+        key = self.key[a:b]
+        cuts = [0, *(np.flatnonzero(key[1:] != key[:-1]) + 1).tolist(), b - a]
+        out = []
+        for s, e in zip(cuts[:-1], cuts[1:]):
+            block = ky[:, s:e] @ kx[:, s:e].T
+            block *= self.factor
+            out.append((int(key[s]), block))
+        return out
+
+
+def _rows(es: np.ndarray, n: int, s: float, w: np.ndarray | None, far: bool) -> np.ndarray:
+    """Kernel values ``w_p exp(-((q_k s - es_p)^2 / 2)`` of points at offsets
+    es (bandwidths from their window's centre) at the window's cells
+    q_k = k - (n-1)/2, k < n, as an (n, len(es)) array divided by
+    :func:`_factor` (points are the last axis: every step is one long vector
+    operation).
+
+    The exponent splits as ``-es^2/2 + q es s - (q s)^2/2``: without the last
+    term (the factor), the values are a geometric sequence in k, built by
+    doubling from two exponentials per point. While a window spans at most
+    GEOMETRIC_SPAN bandwidths every number met stays within exp(+-510) for
+    points that reach the kernel's bulk; points farther away (all values
+    below exp(-50)) and wider windows use exp directly.
     """
     q = np.arange(n) - (n - 1) / 2.0
-    span = (n - 1) * s
-    if span > GEOMETRIC_SPAN:
-        d = (i0 + np.arange(n))[:, None] - c[None, :]
-        d *= s
+    if (n - 1) * s > GEOMETRIC_SPAN:
+        d = (q * s)[:, None] - es[None, :]
         d *= d
         d *= -0.5
-        return np.exp(d, out=d), np.ones(n)
-    es = (c - (i0 + (n - 1) / 2.0)) * s
-    bound = span / 2 + 10.0  # beyond it a row is below exp(-50) everywhere
-    far = np.abs(es) > bound
-    if far.any():
-        es_far = es[far]
+        np.exp(d, out=d)
+        if w is not None:
+            d *= w[None, :]
+        return d
+    far_idx = None
+    if far:
+        bound = (n - 1) * s / 2 + 10.0
+        far_idx = np.flatnonzero(np.abs(es) > bound)
+        es_far = es[far_idx][None, :]
         es = np.clip(es, -bound, bound)
-    rows = np.empty((n, c.size))
+    rows = np.empty((n, es.size))
     rows[0] = np.exp(es * (-0.5 * es + q[0] * s))
+    if w is not None:  # the whole sequence scales with its first term
+        rows[0] *= w
     if n > 1:
         ratio = np.exp(es * s)
         size = 1
@@ -163,9 +234,22 @@ def _rows(c: np.ndarray, i0: int, n: int, s: float) -> tuple[np.ndarray, np.ndar
             size += m
             if size < n:
                 ratio *= ratio
-    if far.any():  # the exponent below is at most (q s)^2 / 2: no overflow
-        rows[:, far] = np.exp(es_far[None, :] * (-0.5 * es_far[None, :] + (q * s)[:, None]))
-    return rows, np.exp(-0.5 * (q * s) ** 2)
+    if far_idx is not None and far_idx.size:  # this exponent is at most (q s)^2 / 2: no overflow
+        rows[:, far_idx] = np.exp(es_far * (-0.5 * es_far + (q * s)[:, None])) * (
+            1.0 if w is None else w[far_idx][None, :])
+    return rows
+
+
+def _far(es: np.ndarray, n: int, s: float) -> bool:
+    """Whether any point is too far from its window for the geometric sequence."""
+    return bool((np.abs(es) > (n - 1) * s / 2 + 10.0).any())
+
+
+def _factor(n: int, s: float) -> np.ndarray:
+    """What :func:`_rows` leaves out: ``exp(-(q s)^2 / 2)``, q = k - (n-1)/2."""
+    if (n - 1) * s > GEOMETRIC_SPAN:
+        return np.ones(n)
+    return np.exp(-0.5 * ((np.arange(n) - (n - 1) / 2.0) * s) ** 2)
 
 
 def _axis(g, name: str) -> tuple[float, float, int]:
@@ -181,34 +265,26 @@ def _axis(g, name: str) -> tuple[float, float, int]:
     return float(g[0]), float(step), int(g.size)
 
 
-def _tile_size(n: int, nx: int, ny: int, rx: int, ry: int, sx: float, sy: float) -> int:
-    """Tile side (cells) minimizing a rough time model: a fixed cost per tile,
-    kernel rows per point, and the matrix product per point."""
-    best, best_cost = max(nx, ny), math.inf
-    for t in sorted({*range(1, 33), *(int(v) for v in np.geomspace(33, max(nx, ny, 33), 24))}):
-        wx, wy = min(nx, t + 2 * rx), min(ny, t + 2 * ry)
-        tiles = min(-(-nx // t) * -(-ny // t), n)
-        row_cost = sum(w * (1.0 if (w - 1) * s <= GEOMETRIC_SPAN else 4.0)
-                       for w, s in ((wx, sx), (wy, sy)))
-        cost = tiles * 40e-6 + n * (row_cost * 1e-9 + wx * wy * 5e-11)
-        if cost < best_cost * 0.999:
-            best, best_cost = t, cost
-        elif cost <= best_cost * 1.001:
-            best = max(best, t)  # as good: fewer tiles
-    return best
+_blas = {"users": 0, "limit": None, "controller": None}
+_blas_lock = threading.Lock()
 
 
-class _Ticker:
-    """Calls progress at the start and then about every 0.1 s (each call may cancel)."""
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS on one thread while any density runs: its products are small and
+    come from several threads at once, where BLAS's own threads only spin.
+    Counted, so overlapping calls restore the setting once, at the end."""
+    with _blas_lock:
+        if _blas["users"] == 0:
+            if _blas["controller"] is None:
+                _blas["controller"] = ThreadpoolController()
+            _blas["limit"] = _blas["controller"].limit(limits=1, user_api="blas")
+        _blas["users"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas["users"] -= 1
+            if _blas["users"] == 0:
+                _blas["limit"].restore_original_limits()
 
-    def __init__(self, progress, total: int):
-        self.progress, self.total, self.done = progress, max(total, 1), 0
-        self.last = time.monotonic()
-        if progress is not None:
-            progress("computing density", 0.0)
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if self.progress is not None and time.monotonic() - self.last > 0.1:
-            self.last = time.monotonic()
-            self.progress("computing density", self.done / self.total)

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..analyses.registry import BadParam
 from ..progress import Cancelled, TimeLimit
-from ..stores.base import StoreError, UnknownField, UnknownLayer
+from ..stores.base import StoreError, StoreUnavailable, UnknownField, UnknownLayer
 
 log = logging.getLogger("citystack")
 
@@ -43,6 +43,8 @@ def as_error(exc: BaseException) -> ApiError:
         return ApiError(503, "time limit", str(exc))
     if isinstance(exc, Cancelled):
         return ApiError(499, "cancelled", "the client went away")
+    if isinstance(exc, StoreUnavailable):
+        return ApiError(503, "database unavailable", str(exc))
     if isinstance(exc, StoreError):
         return ApiError(400, "bad request", str(exc))
     if isinstance(exc, HTTPException):

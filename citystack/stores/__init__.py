@@ -3,12 +3,14 @@
 from .base import Store, StoreError, UnknownField, UnknownLayer, View  # noqa: F401
 
 
-def open_store(db: str) -> Store:
-    """A DuckDB file path, or a ``postgresql://`` URL."""
+def open_store(db: str, settings=None) -> Store:
+    """A DuckDB file path, or a ``postgresql://`` URL (pool settings from `settings`)."""
     if is_postgres(db):
         from .postgis import PostGISStore
 
-        return PostGISStore(db)
+        if settings is None:
+            return PostGISStore(db)
+        return PostGISStore(db, settings.pg_pool, settings.pg_timeout, settings.db_primary or None)
     from .duckdb import DuckDBStore
 
     return DuckDBStore(db)

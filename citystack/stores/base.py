@@ -29,6 +29,11 @@ class StoreError(Exception):
     """A store could not do what was asked; the message says why."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be reached just now (restart, failover, network): a 503,
+    not the client's fault."""
+
+
 class UnknownLayer(StoreError):
     def __init__(self, name: str, known: Sequence[str] = ()):
         hint = f" (layers: {', '.join(known)})" if known else " (the database has no layers)"

@@ -325,7 +325,9 @@ def _plain(cols: dict) -> dict[str, np.ndarray]:
             if v.dtype.kind in "iuf":
                 v = v.astype(float).filled(np.nan)
             else:
-                v = v.astype(object).filled(None)
+                mask = np.ma.getmaskarray(v)
+                v = v.data.astype(object)  # filled(None) would fill with numpy's default "?"
+                v[mask] = None
         out[k] = v
     return out
 

@@ -1,38 +1,38 @@
-"""The 2015 heatmap, written plainly: the reference for the speed-ratio benchmark.
+"""The 2015 heat map, as the course wrote it: the reference for the speed ratio.
 
-This is how the original project computed its density: a Python loop over the
-points, each adding a Gaussian to the block of cells within `spread` cells of
-it on either side. It is kept as it was (apart from the kernel being normalized the
-same way as :func:`citystack.analyses.heatmap.density`) so that the benchmark
-measures the speed of the new code against the old algorithm; it is not used
-by the application.
+Each point is snapped to its grid cell, then a Python double loop adds a
+Gaussian ``2 * exp(-d^2 / (2 c^2))`` (d in cells) to every cell within
+`spread` cells of it, and the grid is finally remapped to 0..1. In 2015
+c was 5 cells and spread 15 (three c); here c is the bandwidth in cells and
+spread three of it, so that both codes draw the same map. It is plain Python
+on purpose, lists and ``math.exp``, as it was: only the benchmark uses it.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
+
+def point_distance(x1, y1, x2, y2):
+    return ((x1 - x2) ** 2.0 + (y1 - y2) ** 2.0) ** 0.5
 
 
-def heatmap_2015(x_m, y_m, gx_m, gy_m, bandwidth_m, spread=3):
-    """Density at the cell centres (gx_m, gy_m evenly spaced, in metres) as an
-    (ny, nx) array, row 0 at gy_m[0]; only cells within `spread` cells of a
-    point's own cell get its kernel (the 2015 truncation)."""
-    gx = np.asarray(gx_m, dtype=float)
-    gy = np.asarray(gy_m, dtype=float)
-    dx = gx[1] - gx[0] if gx.size > 1 else 1.0
-    dy = gy[1] - gy[0] if gy.size > 1 else 1.0
-    two_h2 = 2.0 * bandwidth_m * bandwidth_m
-    norm = 1.0 / (math.pi * two_h2)
-    out = np.zeros((gy.size, gx.size))
-    for x, y in zip(np.asarray(x_m, dtype=float).tolist(), np.asarray(y_m, dtype=float).tolist()):
-        ci = int(round((x - gx[0]) / dx))
-        cj = int(round((y - gy[0]) / dy))
-        i0, i1 = max(0, ci - spread), min(gx.size, ci + spread + 1)
-        j0, j1 = max(0, cj - spread), min(gy.size, cj + spread + 1)
-        if i0 >= i1 or j0 >= j1:
-            continue
-        d2 = (gx[None, i0:i1] - x) ** 2 + (gy[j0:j1, None] - y) ** 2
-        out[j0:j1, i0:i1] += norm * np.exp(-d2 / two_h2)
-    return out
+def heatmap_2015(x_m, y_m, gx_m, gy_m, bandwidth_m, spread=None):
+    """Heat at the cells (centres gx_m, gy_m, evenly spaced, in metres) as a list
+    of rows, row 0 at gy_m[0], normalized to 0..1 as the 2015 server did."""
+    num_w, num_h = len(gx_m), len(gy_m)
+    cell_w = (gx_m[-1] - gx_m[0]) / (num_w - 1)
+    cell_h = (gy_m[-1] - gy_m[0]) / (num_h - 1)
+    c = bandwidth_m / cell_w
+    spread = int(math.ceil(3 * c)) if spread is None else spread
+    grid = [[0.0] * num_w for _ in range(num_h)]
+    for x, y in zip(list(x_m), list(y_m)):
+        pos_x = int(round((x - gx_m[0]) / cell_w))
+        pos_y = int(round((y - gy_m[0]) / cell_h))
+        for j in range(max(0, pos_y - spread), min(num_h, pos_y + spread + 1)):
+            for i in range(max(0, pos_x - spread), min(num_w, pos_x + spread + 1)):
+                grid[j][i] += 2 * math.exp(-point_distance(i, j, pos_x, pos_y) ** 2 / (2 * c ** 2))
+    low = min(min(row) for row in grid)
+    high = max(max(row) for row in grid)
+    span = (high - low) or 1.0
+    return [[(v - low) / span for v in row] for row in grid]

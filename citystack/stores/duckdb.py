@@ -29,6 +29,11 @@ from .base import (NUMERIC, TEXT, Bins, FieldInfo, LayerInfo, Store, StoreError,
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL")
+# Layer tables are written in _ord (Morton) order. With insertion order kept
+# (DuckDB's default, stated here so it cannot change under us), a query without
+# ORDER BY returns rows in that order: stable pages without a sort (a third of
+# a small window's query time).
+INSERTION_ORDER = {"threads": 1, "preserve_insertion_order": True}
 ROW_GROUP_SIZE = 16384  # DuckDB's default is 122,880 (measured: a 1,000-point window reads 2x faster)
 META_DDL = """
 CREATE TABLE IF NOT EXISTS _layers (
@@ -99,7 +104,7 @@ class DuckDBStore(Store):
         where, values = where_clause(info, view)
         cols = ", ".join(["id", "lon", "lat"] + [quote(n) for n in names])
         sql = (f"SELECT {cols} FROM {quote(table_name(layer))} WHERE {where} "
-               f"ORDER BY _ord LIMIT ? OFFSET ?")
+               f"LIMIT ? OFFSET ?")  # rows come in _ord order: see INSERTION_ORDER
         return self._query(sql, values + [int(limit), int(offset)])
 
     def count(self, layer, view):
@@ -138,7 +143,7 @@ class DuckDBStore(Store):
         where, values = where_clause(info, view)
         cols = ", ".join(quote(n) for n in checked)
         table = quote(table_name(layer))
-        sql = f"SELECT {cols} FROM {table} WHERE {where} ORDER BY _ord"
+        sql = f"SELECT {cols} FROM {table} WHERE {where}"
         if sample:
             # A reproducible sample: order by a hash of the row position and the seed.
             sql = (f"SELECT {cols} FROM {table} WHERE {where} "
@@ -181,7 +186,7 @@ class _Generation:
         self.key = key
         # One thread per query: a server runs many small queries at once, and
         # fanning each out over every core costs more than it gains.
-        self.con = duckdb.connect(":memory:", config={"threads": 1})
+        self.con = duckdb.connect(":memory:", config=INSERTION_ORDER)
         self.con.execute(f"ATTACH {_literal(path)} AS db (READ_ONLY)")
         self.con.execute("USE db")
         self._layers: dict[str, LayerInfo] | None = None

@@ -4,7 +4,9 @@ and a real `citystack serve` process to test through HTTP."""
 from __future__ import annotations
 
 import os
+import queue
 import socket
+import threading
 import subprocess
 import sys
 import tempfile
@@ -91,17 +93,8 @@ def build_sample(db) -> None:
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A throwaway PostgreSQL 15 + PostGIS cluster; skips when they are not installed."""
-    reason = pgcluster.missing()
-    if reason:
-        pytest.skip(reason)
-    try:
-        cluster = pgcluster.start_cluster()
-    except pgcluster.Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with pgcluster.running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +134,33 @@ def store(sample_db):
     from citystack.stores import open_store
 
     return open_store(str(sample_db))
+
+
+def open_stream(url: str) -> tuple[queue.Queue, threading.Event]:
+    lines, stop, ready = queue.Queue(), threading.Event(), threading.Event()
+
+    def run():
+        try:
+            with requests.get(url + "/eventSource/", stream=True, timeout=(5, 30)) as r:
+                for line in r.iter_lines(decode_unicode=True):
+                    ready.set()
+                    if line.startswith("data: "):
+                        lines.put(line[6:])
+                    if stop.is_set():
+                        return
+        except requests.RequestException as exc:
+            lines.put(f"!{exc}")
+
+    threading.Thread(target=run, daemon=True).start()
+    assert ready.wait(10)
+    return lines, stop
+
+
+def read_until_idle(lines: queue.Queue, timeout: float = 15) -> list[str]:
+    seen, deadline = [], time.monotonic() + timeout
+    while "idle" not in seen and time.monotonic() < deadline:
+        try:
+            seen.append(lines.get(timeout=0.5))
+        except queue.Empty:
+            pass
+    return seen

@@ -15,6 +15,7 @@ initdb refuses to run as root, so under root the server binaries run as the
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pwd
 import shutil
@@ -87,6 +88,25 @@ class Cluster:
                 return fh.read()
         except OSError:
             return ""
+
+
+@contextlib.contextmanager
+def running():
+    """A started cluster for a test fixture: skips the tests when PostgreSQL or
+    PostGIS is missing, and stops the cluster however the tests end."""
+    import pytest
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    try:
+        cluster = start_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def start_cluster() -> Cluster:

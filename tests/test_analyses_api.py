@@ -144,7 +144,7 @@ def test_large_views_are_sampled(limited):
 
 
 def test_time_limit_gives_clear_error(limited):
-    r = run(limited, "interpolate", layer="listings", model="svr", max_train=1000)
+    r = run(limited, "interpolate", layer="listings", model="gp", folds=10)  # seconds of fitting
     assert r.status_code == 503
     assert r.json()["error"] == "time limit" and "time limit" in r.json()["detail"]
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 
 import requests
 
 from citystack.stores import View
+from conftest import open_stream, read_until_idle
 
 SOUTH, NORTH, WEST, EAST = 22.53, 22.55, 114.04, 114.07
 
@@ -51,34 +50,11 @@ def test_bounds_given_in_any_order(server):
     assert len(swapped.json()["features"]) == len(classic(server).json()["features"])
 
 
-def listen(server, lines: queue.Queue, ready: threading.Event, stop: threading.Event):
-    with requests.get(server.url + "/eventSource/", stream=True, timeout=30) as r:
-        assert r.headers["Content-Type"].startswith("text/event-stream")
-        for line in r.iter_lines(decode_unicode=True):
-            ready.set()
-            if line.startswith("data: "):
-                lines.put(line[6:])
-            if stop.is_set():
-                return
-
-
 def test_event_source_status_lines_reach_every_stream(server):
-    streams = []
-    for _ in range(2):
-        lines, ready, stop = queue.Queue(), threading.Event(), threading.Event()
-        thread = threading.Thread(target=listen, args=(server, lines, ready, stop), daemon=True)
-        thread.start()
-        assert ready.wait(10)
-        streams.append((lines, stop))
+    streams = [open_stream(server.url) for _ in range(2)]
     classic(server)
     for lines, stop in streams:
-        seen = []
-        deadline = time.monotonic() + 10
-        while "idle" not in seen and time.monotonic() < deadline:
-            try:
-                seen.append(lines.get(timeout=1))
-            except queue.Empty:
-                pass
+        seen = read_until_idle(lines)
         stop.set()
         assert "starting data query..." in seen and seen[-1] == "idle"
         assert seen.index("starting data query...") < seen.index("idle")

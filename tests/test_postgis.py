@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import os
-import queue
 import random
 import threading
 import time
@@ -22,24 +21,16 @@ import requests
 
 import pgcluster
 from citystack.stores.base import Filter, StoreError, View
-from conftest import AIRBNB, FOURSQUARE, Server, citystack
+from conftest import AIRBNB, FOURSQUARE, Server, citystack, open_stream, read_until_idle
 
 SMALL_ROWS = 4000
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = pgcluster.missing()
-    if reason:
-        pytest.skip(reason)
-    try:
-        pg = pgcluster.start_cluster()
-    except pgcluster.Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    """A cluster of this module's own: its tests restart it."""
+    with pgcluster.running() as pg:
         yield pg
-    finally:
-        pg.stop()
 
 
 def write_small(path: Path, rows: int, seed: int) -> Path:
@@ -406,26 +397,6 @@ def server(dbs):
         srv.stop()
 
 
-def open_stream(url: str) -> tuple[queue.Queue, threading.Event]:
-    lines, stop, ready = queue.Queue(), threading.Event(), threading.Event()
-
-    def run():
-        try:
-            with requests.get(url + "/eventSource/", stream=True, timeout=(5, 30)) as r:
-                for line in r.iter_lines(decode_unicode=True):
-                    ready.set()
-                    if line.startswith("data: "):
-                        lines.put(line[6:])
-                    if stop.is_set():
-                        return
-        except requests.RequestException as exc:
-            lines.put(f"!{exc}")
-
-    threading.Thread(target=run, daemon=True).start()
-    assert ready.wait(10)
-    return lines, stop
-
-
 def streams_per_worker(server) -> list[int]:
     """Open connections to the server's port held by each worker process (from /proc)."""
     port = f"{server.port:04X}"
@@ -450,16 +421,6 @@ def streams_per_worker(server) -> list[int]:
             held += link.startswith("socket:[") and link[8:-1] in inodes
         counts.append(held)
     return counts
-
-
-def read_until_idle(lines: queue.Queue, timeout: float = 15) -> list[str]:
-    seen, deadline = [], time.monotonic() + timeout
-    while "idle" not in seen and time.monotonic() < deadline:
-        try:
-            seen.append(lines.get(timeout=0.5))
-        except queue.Empty:
-            pass
-    return seen
 
 
 def get_data(url: str) -> requests.Response:

@@ -369,19 +369,10 @@ def test_unreachable_database_is_a_clear_error(cluster):
     assert proc.returncode == 2 and "database unavailable" in proc.stderr and "Traceback" not in proc.stderr
 
 
-class UrlDb(str):
-    """A database URL that Server (written for files) can take: logs go to `parent`."""
-
-    def __new__(cls, url: str, parent: Path):
-        obj = super().__new__(cls, url)
-        obj.parent = parent
-        return obj
-
-
 @pytest.fixture(scope="module")
 def server(dbs):
-    folder, _, url = dbs
-    srv = Server(UrlDb(url, folder), "--workers", "2", "--threads", "32", env={"CITYSTACK_PG_TIMEOUT": "2"})
+    _, _, url = dbs
+    srv = Server(url, "--workers", "2", "--threads", "32", env={"CITYSTACK_PG_TIMEOUT": "2"})
     try:
         # Server returns once one worker answers; wait for the other too (each has its listener up
         # once its app is built), or every stream opened meanwhile goes to the first.
@@ -426,6 +417,58 @@ def streams_per_worker(server) -> list[int]:
 def get_data(url: str) -> requests.Response:
     return requests.get(url + "/getData/", params={"lat1": 22.53, "lat2": 22.55, "lng1": 114.04, "lng2": 114.07},
                         timeout=60)
+
+
+VIEW = "114.03,22.52,114.09,22.57"
+SAME_REQUESTS = [
+    ("/api/layers/listings/features", {"bbox": VIEW, "limit": 700, "offset": 100}),
+    ("/api/layers/listings/bins", {"bbox": VIEW, "cells": 20, "field": "price"}),
+    ("/api/layers/checkins/features", {"days": "Sat", "hours": "20-23", "properties": "day,hour,place"}),
+    ("/api/analyses/heatmap", {"layer": "listings", "bbox": VIEW, "cells": 30, "bandwidth": 200}),
+    ("/api/analyses/clusters", {"layer": "listings", "bbox": VIEW, "eps": 120, "min_points": 15}),
+    ("/api/analyses/interpolate", {"layer": "listings", "bbox": VIEW, "model": "knn", "cells": 12}),
+    ("/api/analyses/network", {"layer": "checkins", "min_shared": 3, "days": "Mon,Tue"}),
+    ("/getData/", {"lat1": 22.53, "lat2": 22.55, "lng1": 114.04, "lng2": 114.07, "w": 300, "h": 200,
+                   "cell_size": 25, "analysis": "true", "analysisType": "heatmap"}),
+]
+
+
+@pytest.mark.parametrize("path,params", SAME_REQUESTS, ids=[p for p, _ in SAME_REQUESTS])
+def test_same_requests_same_answers_as_duckdb(server, duck_server, path, params):
+    """Through `citystack serve`: features, bins and analysis results on PostGIS
+    equal DuckDB's for the same requests (floats to 1e-9)."""
+    answers = [requests.get(srv.url + path, params=params, timeout=120) for srv in (duck_server, server)]
+    assert [a.status_code for a in answers] == [200, 200], answers[1].text
+    duck, pg = (_without_timing(a.json()) for a in answers)
+    assert_same(duck, pg)
+
+
+@pytest.fixture(scope="module")
+def duck_server(dbs):
+    srv = Server(dbs[1])
+    yield srv
+    srv.stop()
+
+
+def _without_timing(body):
+    if isinstance(body, dict):
+        return {k: v for k, v in body.items() if k not in ("seconds", "cached", "links")}
+    return body
+
+
+def assert_same(a, b, where="$"):
+    if isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
 
 
 def test_status_lines_reach_streams_in_every_worker(server):

@@ -86,7 +86,7 @@ def in_process(db, name: str, layer: str, bbox, raw: dict) -> dict:
 
     importlib.import_module(f"citystack.analyses.{name}")  # registers it
     runner = Runner(open_store(str(db)), Settings().analysis_max_points, cache_entries=0)
-    analysis, info, values = runner.prepare(name, layer, None, raw)
+    analysis, info, values = runner.prepare(name, layer, raw)
     progress = Progress()
     t0, c0 = time.perf_counter(), time.process_time()
     result = runner.run(analysis, info, View(bbox=bbox), values, progress)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import importlib
 import os
 import platform
 import socket
@@ -19,7 +18,6 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 CITYSTACK = str(Path(sys.executable).parent / "citystack")
-ANALYSES = ("heatmap", "network", "interpolate")
 
 
 def stats_ms(seconds) -> dict:
@@ -51,53 +49,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def missing_analyses() -> list[str]:
-    """The built-in analysis modules that do not import (yet)."""
-    from citystack.analyses.registry import BUILTIN
-
-    missing = []
-    for name in BUILTIN:
-        try:
-            importlib.import_module(f"citystack.analyses.{name}")
-        except Exception as exc:  # noqa: BLE001 - absent or half-written by someone else right now
-            missing.append(f"{name} ({type(exc).__name__}: {exc})")
-    return missing
-
-
-def wait_for_analyses(max_wait: float, every: float = 5.0) -> list[str]:
-    """Poll until heatmap, network and interpolate import; what is still missing."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        missing = [m for m in _fresh_missing() if m.split()[0] in ANALYSES]
-        if not missing or time.monotonic() >= deadline:
-            return missing
-        time.sleep(every)
-
-
-def _fresh_missing() -> list[str]:
-    """missing_analyses() in a fresh interpreter: modules written after we imported still count."""
-    code = "import sys; sys.path.insert(0, %r); import common; print('\\n'.join(common.missing_analyses()))"
-    proc = subprocess.run([sys.executable, "-c", code % str(Path(__file__).parent)], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
-    return [line for line in proc.stdout.splitlines() if line.strip()]
-
-
 class Server:
-    """`citystack serve` on a free loopback port, stopped on exit.
+    """`citystack serve --db DB` (a DuckDB file or a PostgreSQL URL) on a free loopback port, stopped on exit."""
 
-    When a built-in analysis module does not import yet, the app cannot be
-    created; then bench/serve_stub.py serves instead, leaving those modules
-    out, and `stubbed` says which.
-    """
-
-    def __init__(self, db: Path, workers: int = 2, env: dict | None = None, startup: float = 60):
+    def __init__(self, db: Path | str, workers: int = 2, env: dict | None = None, startup: float = 60):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.stubbed = [m.split()[0] for m in _fresh_missing()]
-        command = ([sys.executable, str(Path(__file__).parent / "serve_stub.py")] if self.stubbed
-                   else [CITYSTACK])
-        command += ["serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(self.port),
-                    "--workers", str(workers)]
+        command = [CITYSTACK, "serve", "--db", str(db), "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", str(workers)]
         OUT.mkdir(parents=True, exist_ok=True)
         self.log_path = OUT / f"server-{self.port}.log"
         self.log = open(self.log_path, "w+")

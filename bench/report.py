@@ -18,11 +18,40 @@ class Row:
 
 
 @dataclass
+class Table:
+    """A side-by-side table: fixed rows and columns, cells filled as figures come in."""
+    title: str
+    intro: str
+    rows: list[str]
+    columns: list[str]
+    cells: dict[str, dict[str, str]] = field(default_factory=dict)  # row -> column -> text
+
+    def set(self, row: str, column: str, text: str):
+        assert row in self.rows and column in self.columns, (row, column)
+        self.cells.setdefault(row, {})[column] = text
+        print(f"[{self.title}] {row}, {column}: {text}", flush=True)
+
+    def markdown(self) -> list[str]:
+        lines = [f"## {self.title}", "", self.intro, "", "| | " + " | ".join(self.columns) + " |",
+                 "|---|" + "---|" * len(self.columns)]
+        for row in self.rows:
+            got = self.cells.get(row, {})
+            lines.append(f"| {_cell(row)} | " + " | ".join(_cell(got.get(c, "not measured")) for c in self.columns)
+                         + " |")
+        return lines
+
+
+@dataclass
 class Report:
     machine: dict
     rows: list[Row] = field(default_factory=list)
     details: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    tables: dict[str, Table] = field(default_factory=dict)
+
+    def table(self, title: str, intro: str, rows: list[str], columns: list[str]) -> Table:
+        """The table of that title, made on first use."""
+        return self.tables.setdefault(title, Table(title, intro, rows, columns))
 
     def row(self, figure, target, measured, ok, note=""):
         self.rows.append(Row(figure, target, measured, ok, note))
@@ -54,11 +83,14 @@ class Report:
             result = {True: "pass", False: "**FAIL**", None: "n/a"}[r.ok]
             measured = r.measured + (f" ({r.note})" if r.note else "")
             lines.append(f"| {r.figure} | {r.target} | {_cell(measured)} | {result} |")
+        for table in self.tables.values():
+            lines += [""] + table.markdown()
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         lines += ["", f"Raw numbers of the last run: `{raw.relative_to(path.parent.parent)}` (not committed).", ""]
         path.write_text("\n".join(lines))
         raw.write_text(json.dumps({"machine": m, "rows": [asdict(r) for r in self.rows],
+                                   "tables": {t: asdict(x) for t, x in self.tables.items()},
                                    "details": self.details, "notes": self.notes}, indent=1, default=str))
 
 

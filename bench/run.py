@@ -1,11 +1,12 @@
-"""`make bench`: import, features API latency and throughput, analyses; writes bench/RESULTS.md.
+"""`make bench`: import, features API latency and throughput on DuckDB and, side by side
+on the same points and windows, on PostGIS; analyses; writes bench/RESULTS.md.
 
-Everything talks to 127.0.0.1 only, every step is bounded in time, servers are
-stopped on the way out. Work files go to bench/out/ (git-ignored).
+Everything talks to 127.0.0.1 only, every step is bounded in time, servers and the
+throwaway PostgreSQL cluster (tests/pgcluster.py) are stopped on the way out. Work
+files go to bench/out/ (git-ignored).
 
-Environment: BENCH_SECONDS (wrk duration, default 30), BENCH_WAIT_ANALYSES (seconds
-to wait for analysis modules still being written, default 60), BENCH_TIME_LIMIT
-(the whole run, default 470).
+Environment: BENCH_SECONDS (wrk duration, default 30), BENCH_TIME_LIMIT (the whole
+run, default 570).
 """
 
 from __future__ import annotations
@@ -17,22 +18,28 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # pgcluster
 
 import analysis  # noqa: E402
 import city  # noqa: E402
 import common  # noqa: E402
+import pgcluster  # noqa: E402
 import web  # noqa: E402
 from common import OUT, ROOT, Server  # noqa: E402
 from report import Report  # noqa: E402
 
 N = 1_000_000
 SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
-WAIT_ANALYSES = float(os.environ.get("BENCH_WAIT_ANALYSES", "60"))
-TIME_LIMIT = int(os.environ.get("BENCH_TIME_LIMIT", "470"))
+TIME_LIMIT = int(os.environ.get("BENCH_TIME_LIMIT", "570"))
 FOURSQUARE = Path(os.environ.get("CITYSTACK_SHARED_DATA", ROOT.parent / "shared" / "data")) / \
     "foursquare_nyc_checkins.csv"
 BIG, FSQ = OUT / "big.duckdb", OUT / "fsq.duckdb"
 NO_CACHE = {"CITYSTACK_CACHE_ENTRIES": "0"}  # every analysis request computes
+STORES = {"duckdb": "DuckDB", "postgis": "PostGIS"}  # the comparison table's columns
+IN_PROCESS, HTTP = "Features, in-process (store + GeoJSON + orjson): p50 / p99", \
+    "Features, HTTP (keep-alive, sequential): p50 / p99"
+RPS, ERRORS = f"Requests/s (wrk {SECONDS} s, 32 connections, `serve --workers 2`)", \
+    "Errors under that load (0 required)"
 
 
 class TimeUp(BaseException):
@@ -49,54 +56,109 @@ def fresh(db: Path) -> Path:
     return db
 
 
+def big_csv() -> Path:
+    return city.write_csv(OUT / f"city_{N}_s2015.csv", N)
+
+
 def import_csv(r: Report):
-    csv = city.write_csv(OUT / f"city_{N}_s2015.csv", N)
+    csv = big_csv()
     seconds, _ = common.cli("load", csv, "--layer", "big", "--db", fresh(BIG), timeout=300)
     r.row("Import of a 1,000,000-row CSV (`citystack load`, end to end)", "≤ 10 s", f"{seconds:.2f} s",
           seconds <= 10, f"{csv.stat().st_size / 1e6:.0f} MB, 6 columns, clustered points over New York")
 
 
-def features(r: Report):
-    from citystack.stores import open_store
+def windows_1k(r: Report) -> list[dict]:
+    """The ~1,000-point windows of the features figures, found on the DuckDB layer; every store gets these."""
+    if "windows_1k" not in r.details:
+        from citystack.stores import open_store
 
-    store = open_store(str(BIG))
-    wins = city.windows(store, "big", 1000, 200)
-    r.details["windows_1k"] = wins
-    counts = sorted(w["count"] for w in wins)
-    sides = sorted(w["side_m"] for w in wins)
-    window = (f"{len(wins)} windows of {counts[0]}..{counts[-1]} points, "
-              f"{sides[0]:.0f}..{sides[-1]:.0f} m wide")
-    r.notes.append(f"Feature windows: {window}, centred on random points of the layer, each requested 3 times "
-                   "(after 10 warm-up requests); properties=name,price; limit 10,000 (the default).")
-    inproc = web.in_process(BIG, "big", wins, 3)
-    r.details["features_in_process"] = inproc
+        wins = city.windows(open_store(str(BIG)), "big", 1000, 200)
+        r.details["windows_1k"] = wins
+        counts = sorted(w["count"] for w in wins)
+        sides = sorted(w["side_m"] for w in wins)
+        r.notes.append(f"Feature windows: {len(wins)} windows of {counts[0]}..{counts[-1]} points, "
+                       f"{sides[0]:.0f}..{sides[-1]:.0f} m wide, centred on random points of the layer, each "
+                       "requested 3 times (after 10 warm-up requests); properties=name,price; limit 10,000 "
+                       "(the default). The same windows on every store, each answer checked against that count.")
+    return r.details["windows_1k"]
+
+
+def comparison(r: Report):
+    return r.table("Features API: DuckDB and PostGIS side by side",
+                   f"The same {N:,} points (the synthetic CSV above, layer `big`) and the same ~1,000-point "
+                   "windows on both stores, measured one after the other in this run; PostGIS in a throwaway "
+                   "local PostgreSQL 15 cluster (tests/pgcluster.py, fsync off) on this machine, on the same "
+                   "CPUs as the server and wrk.",
+                   [IN_PROCESS, HTTP, RPS, ERRORS], list(STORES.values()))
+
+
+def store_features(r: Report, store: str, db) -> dict:
+    """The features figures of one store (a DuckDB file or a PostgreSQL URL): in-process and HTTP
+    latency and wrk throughput on the same windows; they fill the store's column of the comparison."""
+    wins, column = windows_1k(r), comparison(r)
+    col = STORES[store]
+    out = r.details.setdefault("features", {}).setdefault(store, {})
+    inproc = out["in_process"] = web.in_process(db, "big", wins, 3)
+    column.set(IN_PROCESS, col, f"{inproc['total']['p50']:.1f} / {inproc['total']['p99']:.1f} ms")
+    with Server(db, workers=2) as srv:
+        http = out["http"] = web.over_http(srv.url, "big", wins, 3)
+        column.set(HTTP, col, f"{http['p50']:.1f} / {http['p99']:.1f} ms")
+        load = out["load"] = web.load_test(srv, "big", wins, SECONDS, tag=store)
+    column.set(RPS, col, f"{load['rps']:.0f} req/s (latency p50 {load['p50']:.0f}, p99 {load['p99']:.0f} ms; "
+                         f"{load['requests']} requests)")
+    errors = load["non2xx"] + load["socket_errors"]
+    column.set(ERRORS, col, f"{'**FAIL**: ' if errors else ''}{load['non2xx']} non-2xx, "
+                            f"{load['socket_errors']} socket errors")
+    if errors:
+        r.notes.append(f"Load test errors ({col}): {load}")
+    return out
+
+
+def features(r: Report):
+    m = store_features(r, "duckdb", BIG)
+    inproc, http, load = m["in_process"], m["http"], m["load"]
     t, q, g, d = (inproc[k] for k in ("total", "query", "geojson", "dumps"))
     r.row("Features, ~1,000-point window, in-process (store + GeoJSON + orjson): p50 / p99", "-",
           f"{t['p50']:.1f} / {t['p99']:.1f} ms", None,
           f"query {q['p50']:.1f}/{q['p99']:.1f}, GeoJSON dicts {g['p50']:.1f}/{g['p99']:.1f}, "
           f"orjson {d['p50']:.1f}/{d['p99']:.1f} ms; {inproc['bytes'] / 1e3:.0f} kB")
-    with Server(BIG, workers=2) as srv:
-        if srv.stubbed:
-            r.notes.append(f"Features server: analysis modules {', '.join(srv.stubbed)} did not import yet; it ran "
-                           "through bench/serve_stub.py (the same `citystack serve` with those analyses left out).")
-        http = web.over_http(srv.url, "big", wins, 3)
-        r.details["features_http"] = http
-        r.row("Features, ~1,000-point window, HTTP (`serve --workers 2`, keep-alive, sequential): p50", "≤ 10 ms",
-              f"{http['p50']:.1f} ms", http["p50"] <= 10, f"p99 {http['p99']:.1f} ms, mean {http['mean']:.1f} ms")
-        load = web.load_test(srv, "big", wins, SECONDS)
-        r.details["features_load"] = load
-        errors = load["non2xx"] + load["socket_errors"]
-        cpu_ms = load["server_cpu_ms_per_request"]
-        r.row("Features throughput, HTTP, 2 workers, 32 connections", "≥ 500 req/s", f"{load['rps']:.0f} req/s",
-              load["rps"] >= 500, f"{load['tool']}; latency p50 {load['p50']:.0f}, p90 {load['p90']:.0f}, "
-              f"p99 {load['p99']:.0f} ms; {load['requests']} requests, {load['non2xx']} non-2xx, "
-              f"{load['socket_errors']} socket errors")
-        r.row("Features: server CPU time per request under that load", "-", f"{cpu_ms:.1f} ms", None,
-              f"server used {load['server_cpu_s'] / SECONDS:.2f} CPUs, the load generator "
-              f"{load['client_cpu_s'] / SECONDS:.2f}; at this cost {r.machine['nproc']} CPUs serve at most "
-              f"{1000 * r.machine['nproc'] / cpu_ms:.0f} req/s")
-        if errors:
-            r.notes.append(f"Load test errors: {load}")
+    r.row("Features, ~1,000-point window, HTTP (`serve --workers 2`, keep-alive, sequential): p50", "≤ 10 ms",
+          f"{http['p50']:.1f} ms", http["p50"] <= 10, f"p99 {http['p99']:.1f} ms, mean {http['mean']:.1f} ms")
+    cpu_ms = load["server_cpu_ms_per_request"]
+    r.row("Features throughput, HTTP, 2 workers, 32 connections", "≥ 500 req/s", f"{load['rps']:.0f} req/s",
+          load["rps"] >= 500, f"{load['tool']}; latency p50 {load['p50']:.0f}, p90 {load['p90']:.0f}, "
+          f"p99 {load['p99']:.0f} ms; {load['requests']} requests, {load['non2xx']} non-2xx, "
+          f"{load['socket_errors']} socket errors")
+    r.row("Features: server CPU time per request under that load", "-", f"{cpu_ms:.1f} ms", None,
+          f"server used {load['server_cpu_s'] / SECONDS:.2f} CPUs, the load generator "
+          f"{load['client_cpu_s'] / SECONDS:.2f}; at this cost {r.machine['nproc']} CPUs serve at most "
+          f"{1000 * r.machine['nproc'] / cpu_ms:.0f} req/s")
+
+
+def postgis(r: Report):
+    """The features figures again, on PostGIS: a throwaway cluster, loaded from the same CSV, stopped however this ends."""
+    name = "Import of the same CSV into PostGIS (`citystack load --db postgresql://...`, end to end)"
+    reason = pgcluster.missing()
+    if reason is None:
+        try:
+            cluster_s, cluster = common.timed(pgcluster.start_cluster)
+        except pgcluster.Unavailable as exc:
+            reason = str(exc)
+    if reason is not None:
+        r.row(name, "-", "skipped", None, reason)
+        for row in comparison(r).rows:
+            comparison(r).set(row, STORES["postgis"], "skipped")
+        r.notes.append(f"PostGIS column skipped: {reason}.")
+        return
+    try:
+        csv = big_csv()
+        seconds, _ = common.cli("load", csv, "--layer", "big", "--db", cluster.url, timeout=300)
+        r.details["postgis_load_s"], r.details["postgis_cluster_start_s"] = seconds, cluster_s
+        r.row(name, "-", f"{seconds:.2f} s", None, f"DuckDB ingest, CSV export, COPY, GiST and _ord indexes, "
+              f"ANALYZE, one transaction; cluster initdb + start + CREATE EXTENSION {cluster_s:.1f} s before it")
+        store_features(r, "postgis", cluster.url)
+    finally:
+        cluster.stop()
 
 
 def heatmap(r: Report):
@@ -175,10 +237,7 @@ def main() -> int:
     try:
         r.step("Import of a 1,000,000-row CSV", "≤ 10 s", import_csv)
         r.step("Features API (latency, throughput)", "p50 ≤ 10 ms, ≥ 500 req/s", features)
-        missing = common.wait_for_analyses(WAIT_ANALYSES)
-        if missing:
-            r.notes.append(f"After waiting {WAIT_ANALYSES:g} s these analysis modules still did not import: "
-                           f"{'; '.join(missing)}. Their figures are 'not measured'; the code is in place.")
+        r.step("Features API on PostGIS (same points, same windows)", "-", postgis)
         r.step("Heat map (1M points; vs 2015 at 10k)", "≤ 200 ms; ≥ 100x", heatmap)
         r.step("Network, whole Foursquare file, HTTP", "≤ 2 s", network)
         r.step("Interpolate (svr), 10,000 points, HTTP event stream", "≤ 10 s", interpolate)

@@ -28,31 +28,35 @@ def features_path(layer: str, bbox) -> str:
                                                         "properties": ",".join(PROPS)})
 
 
-def in_process(db: Path, layer: str, windows: list[dict], repeats: int) -> dict:
-    """What the features route does, without HTTP: query, GeoJSON dict, orjson bytes.
-    Returns total, query, geojson and dumps statistics (ms)."""
+def in_process(db: Path | str, layer: str, windows: list[dict], repeats: int) -> dict:
+    """What the features route does, without HTTP: query, GeoJSON dict, orjson bytes, on the
+    store `db` names (a DuckDB file or a PostgreSQL URL). Returns total, query, geojson and
+    dumps statistics (ms)."""
     from citystack.api.geojson import feature_collection
     from citystack.api.respond import JSON_OPTIONS
     from citystack.settings import Settings
     from citystack.stores import View, open_store
 
     store, limit = open_store(str(db)), Settings().default_limit
-    for w in windows[:10]:  # warm-up: open the file, read metadata
-        store.features(layer, View(bbox=w["bbox"]), PROPS, limit + 1)
     parts = {"total": [], "query": [], "geojson": [], "dumps": []}
-    for _ in range(repeats):
-        for w in windows:
-            t0 = time.perf_counter()
-            cols = store.features(layer, View(bbox=w["bbox"]), PROPS, limit + 1, 0)
-            t1 = time.perf_counter()
-            out = feature_collection(cols, limit)
-            out["layer"], out["links"] = layer, []
-            t2 = time.perf_counter()
-            body = orjson.dumps(out, option=JSON_OPTIONS)
-            t3 = time.perf_counter()
-            assert out["numberReturned"] == w["count"], (out["numberReturned"], w)
-            for key, dt in zip(parts, (t3 - t0, t1 - t0, t2 - t1, t3 - t2)):
-                parts[key].append(dt)
+    try:
+        for w in windows[:10]:  # warm-up: open the file or the connections, read metadata
+            store.features(layer, View(bbox=w["bbox"]), PROPS, limit + 1)
+        for _ in range(repeats):
+            for w in windows:
+                t0 = time.perf_counter()
+                cols = store.features(layer, View(bbox=w["bbox"]), PROPS, limit + 1, 0)
+                t1 = time.perf_counter()
+                out = feature_collection(cols, limit)
+                out["layer"], out["links"] = layer, []
+                t2 = time.perf_counter()
+                body = orjson.dumps(out, option=JSON_OPTIONS)
+                t3 = time.perf_counter()
+                assert out["numberReturned"] == w["count"], (out["numberReturned"], w)
+                for key, dt in zip(parts, (t3 - t0, t1 - t0, t2 - t1, t3 - t2)):
+                    parts[key].append(dt)
+    finally:
+        store.close()
     result = {k: stats_ms(v) for k, v in parts.items()}
     result["bytes"] = len(body)
     return result
@@ -88,15 +92,16 @@ def ensure_wrk() -> str | None:
 
 
 def load_test(server, layer: str, windows: list[dict], seconds: int, connections: int = 32,
-              threads: int = 2) -> dict:
+              threads: int = 2, tag: str = "features") -> dict:
     """Requests/s at `connections` connections, with the CPU time the server and the load
-    generator used (so the figure can be read against the CPUs this machine has)."""
+    generator used (so the figure can be read against the CPUs this machine has). wrk's
+    own report goes to bench/out/wrk-TAG.txt."""
     paths_file = OUT / "paths.txt"
     paths_file.write_text("".join(features_path(layer, w["bbox"]) + "\n" for w in windows))
     wrk = ensure_wrk()
     cpu0, self0, kids0, load0 = server.cpu_seconds(), _cpu(RUSAGE_SELF), _cpu(RUSAGE_CHILDREN), os.getloadavg()
     if wrk:
-        result = _wrk(wrk, server.url, paths_file, seconds, connections, threads)
+        result = _wrk(wrk, server.url, paths_file, seconds, connections, threads, tag)
     else:
         result = _pool(server.url, paths_file.read_text().split(), seconds, connections)
         result["tool"] = f"Python thread pool of {connections} (wrk unavailable)"
@@ -112,7 +117,7 @@ def _cpu(who) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _wrk(wrk, url, paths_file, seconds, connections, threads) -> dict:
+def _wrk(wrk, url, paths_file, seconds, connections, threads, tag) -> dict:
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
            "-s", str(LUA), url, "--", str(paths_file)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
@@ -127,7 +132,7 @@ def _wrk(wrk, url, paths_file, seconds, connections, threads) -> dict:
     for key in ("p50", "p90", "p99", "max", "mean"):  # microseconds to ms
         out[key] = out[key] / 1000
     out["tool"] = f"wrk -t{threads} -c{connections} -d{seconds}s"
-    (OUT / "wrk.txt").write_text(proc.stdout)
+    (OUT / f"wrk-{tag}.txt").write_text(proc.stdout)
     return out
 
 

@@ -48,7 +48,7 @@ def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, erro
     try:
         store = open_store(conf.db, conf)
         runner = Runner(store, conf.analysis_max_points, 1)
-        analysis, info, values = runner.prepare(name, layer, None, raw)
+        analysis, info, values = runner.prepare(name, layer, raw)
         view = View(bbox=request_params.bbox(bbox), days=request_params.days(days),
                     hours=request_params.hours(hours))
         with bar_class(name) as bar:

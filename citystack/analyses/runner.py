@@ -55,7 +55,7 @@ class Runner:
         with self._count_lock:
             self.counts[key] += delta
 
-    def prepare(self, name: str, layer: str, view: View, raw: dict) -> tuple[Analysis, Any, dict]:
+    def prepare(self, name: str, layer: str, raw: dict) -> tuple[Analysis, Any, dict]:
         """Check everything a request can get wrong, before any work starts."""
         if name not in REGISTRY:
             raise BadParam("name", f"no analysis named {name!r} (analyses: {', '.join(sorted(REGISTRY))})")

@@ -29,7 +29,7 @@ def run(name):
     if not layer:
         raise params.bad_param("layer", "required: the layer to analyse")
     analysis, info, values = state.runner.prepare(
-        name, layer, None, {k: v for k, v in args.items() if k not in VIEW_KEYS})
+        name, layer, {k: v for k, v in args.items() if k not in VIEW_KEYS})
     view = params.view(args, info, set(args) - params.VIEW_PARAMS)
     return respond(lambda progress: state.runner.run(analysis, info, view, values, progress),
                    time_limit=state.settings.analysis_time_limit)

@@ -166,9 +166,11 @@ def serve(db, host, port, workers, threads, dev):
     from .app import create_app
 
     if dev:
-        if not _loopback(conf.host):
+        on_loopback = _loopback(conf.host)
+        if not on_loopback:
             raise CliError("--dev serves on loopback only (127.0.0.1 or ::1): the debugger must never be public")
-        create_app(conf).run(host=conf.host, port=conf.port, debug=True, use_reloader=True, threaded=True)
+        # The Werkzeug debugger, with the reloader: only here, and only on loopback.
+        create_app(conf).run(host=conf.host, port=conf.port, debug=on_loopback, use_reloader=True, threaded=True)
         return
     from .server import run
 

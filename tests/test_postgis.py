@@ -440,7 +440,7 @@ def test_same_requests_same_answers_as_duckdb(server, duck_server, path, params)
     answers = [requests.get(srv.url + path, params=params, timeout=120) for srv in (duck_server, server)]
     assert [a.status_code for a in answers] == [200, 200], answers[1].text
     duck, pg = (_without_timing(a.json()) for a in answers)
-    assert_same(duck, pg)
+    assert_same_json(duck, pg)
 
 
 @pytest.fixture(scope="module")
@@ -456,17 +456,17 @@ def _without_timing(body):
     return body
 
 
-def assert_same(a, b, where="$"):
+def assert_same_json(a, b, where="$"):
     if isinstance(a, float) or isinstance(b, float):
         assert a == pytest.approx(b, rel=1e-9, abs=1e-12), where
     elif isinstance(a, dict):
         assert a.keys() == b.keys(), where
         for k in a:
-            assert_same(a[k], b[k], f"{where}.{k}")
+            assert_same_json(a[k], b[k], f"{where}.{k}")
     elif isinstance(a, list):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
+            assert_same_json(x, y, f"{where}[{i}]")
     else:
         assert a == b, where
 

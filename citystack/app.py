@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import Flask
+from flask import Flask, current_app
 
 from .analyses import registry
 from .analyses.runner import Runner
@@ -22,6 +22,11 @@ class State:
     store: Store
     broadcaster: Broadcaster
     runner: Runner
+
+
+def state() -> State:
+    """The running app's shared State (inside a request)."""
+    return current_app.extensions["citystack"]
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 
 from ..analyses.registry import REGISTRY
+from ..app import state
 from . import params
 from .errors import ApiError
 from .respond import json_response, respond
@@ -20,7 +21,7 @@ def catalogue():
 
 @bp.get("/api/analyses/<name>")
 def run(name):
-    state = current_app.extensions["citystack"]
+    shared = state()
     args = request.args
     if name not in REGISTRY:
         raise ApiError(404, "unknown analysis", f"no analysis named {name!r} "
@@ -28,8 +29,8 @@ def run(name):
     layer = args.get("layer")
     if not layer:
         raise params.bad_param("layer", "required: the layer to analyse")
-    analysis, info, values = state.runner.prepare(
+    analysis, info, values = shared.runner.prepare(
         name, layer, {k: v for k, v in args.items() if k not in VIEW_KEYS})
     view = params.view(args, info, set(args) - params.VIEW_PARAMS)
-    return respond(lambda progress: state.runner.run(analysis, info, view, values, progress),
-                   time_limit=state.settings.analysis_time_limit)
+    return respond(lambda progress: shared.runner.run(analysis, info, view, values, progress),
+                   time_limit=shared.settings.analysis_time_limit)

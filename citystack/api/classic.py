@@ -10,11 +10,12 @@ those requests post while they work.
 from __future__ import annotations
 
 import numpy as np
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from ..analyses.heatmap import density
 from ..analyses.interpolate import fit_surface
 from ..analyses.pixels import PixelGrid
+from ..app import state as shared_state
 from ..broadcast import event_stream
 from ..stores.base import View
 from . import params
@@ -23,13 +24,9 @@ from .respond import json_response
 bp = Blueprint("classic", __name__)
 
 
-def _state():
-    return current_app.extensions["citystack"]
-
-
 @bp.route("/getData/", strict_slashes=False)
 def get_data():
-    state = _state()
+    state = shared_state()
     conf, db, status = state.settings, state.store, state.broadcaster.publish
     args = request.args
     lat1, lat2 = (params.number(args, k, lo=-90, hi=90) for k in ("lat1", "lat2"))
@@ -135,6 +132,6 @@ def classic_collection(cols, name_field: str, price_field: str) -> dict:
 
 @bp.route("/eventSource/", strict_slashes=False)
 def event_source():
-    state = _state()
+    state = shared_state()
     return Response(event_stream(state.broadcaster, state.settings.heartbeat), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
+from ..app import state
 from . import params
 from .geojson import bins_collection, feature_collection, to_csv
 from .respond import json_response, respond
@@ -16,20 +17,20 @@ BIN_PARAMS = {"cells", "field"}
 
 
 def store():
-    return current_app.extensions["citystack"].store
+    return state().store
 
 
 def settings():
-    return current_app.extensions["citystack"].settings
+    return state().settings
 
 
 @bp.get("/api/health")
 def health():
     """For load balancers and tests: the data version and open event streams."""
-    state = current_app.extensions["citystack"]
-    return json_response({"status": "ok", "store": state.store.kind, "data_version": state.store.data_version(),
-                          "event_streams": state.broadcaster.subscribers,
-                          "analyses": dict(state.runner.counts)})
+    shared = state()
+    return json_response({"status": "ok", "store": shared.store.kind, "data_version": shared.store.data_version(),
+                          "event_streams": shared.broadcaster.subscribers,
+                          "analyses": dict(shared.runner.counts)})
 
 
 @bp.get("/api/layers")

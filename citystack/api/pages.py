@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
+
+from ..app import state
 
 bp = Blueprint("pages", __name__)
 
 
 @bp.get("/")
 def index():
-    conf = current_app.extensions["citystack"].settings
+    conf = state().settings
     config = {
         "tileUrl": conf.tile_url,
         "tileAttribution": conf.tile_attribution,

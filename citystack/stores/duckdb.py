@@ -77,9 +77,18 @@ class DuckDBStore(Store):
             local.gen = gen
         return gen, local.cur
 
+    def _open(self, layer: str) -> tuple[LayerInfo, duckdb.DuckDBPyConnection]:
+        """The layer's description and a cursor, from one look at the file: the
+        schema checked is the schema queried, even while a load swaps the file."""
+        gen, cur = self._cursor()
+        layers = gen.layers()
+        if layer not in layers:
+            raise UnknownLayer(layer, list(layers))
+        return layers[layer], cur
+
     def _query(self, sql: str, params: Sequence = ()) -> dict[str, np.ndarray]:
         _, cur = self._cursor()
-        return _plain(cur.execute(sql, list(params)).fetchnumpy())
+        return _run(cur, sql, params)
 
     # -- metadata ------------------------------------------------------------
 
@@ -87,10 +96,7 @@ class DuckDBStore(Store):
         return list(self._generation().layers().values())
 
     def layer(self, name: str) -> LayerInfo:
-        layers = self._generation().layers()
-        if name not in layers:
-            raise UnknownLayer(name, list(layers))
-        return layers[name]
+        return self._open(name)[0]
 
     def data_version(self) -> str:
         ino, mtime = self._generation().key
@@ -99,22 +105,22 @@ class DuckDBStore(Store):
     # -- queries -------------------------------------------------------------
 
     def features(self, layer, view, properties, limit, offset=0):
-        info = self.layer(layer)
+        info, cur = self._open(layer)
         names = info.field_names if properties is None else [info.field(p).name for p in properties]
         where, values = where_clause(info, view)
         cols = ", ".join(["id", "lon", "lat"] + [quote(n) for n in names])
         sql = (f"SELECT {cols} FROM {quote(table_name(layer))} WHERE {where} "
                f"LIMIT ? OFFSET ?")  # rows come in _ord order: see INSERTION_ORDER
-        return self._query(sql, values + [int(limit), int(offset)])
+        return _run(cur, sql, values + [int(limit), int(offset)])
 
     def count(self, layer, view):
-        info = self.layer(layer)
+        info, cur = self._open(layer)
         where, values = where_clause(info, view)
-        out = self._query(f"SELECT count(*) AS n FROM {quote(table_name(layer))} WHERE {where}", values)
+        out = _run(cur, f"SELECT count(*) AS n FROM {quote(table_name(layer))} WHERE {where}", values)
         return int(out["n"][0])
 
     def bins(self, layer, view, cells, field=None):
-        info = self.layer(layer)
+        info, cur = self._open(layer)
         bbox = view.bbox or tuple(info.extent or (0, 0, 1, 1))
         view = View(bbox=bbox, filters=view.filters, days=view.days, hours=view.hours)
         nx, ny = grid_shape(bbox, cells)
@@ -133,28 +139,25 @@ class DuckDBStore(Store):
                f" SELECT least(CAST(floor((lon - ?) / ?) AS INTEGER), ?) AS i,"
                f" least(CAST(floor((lat - ?) / ?) AS INTEGER), ?) AS j, *"
                f" FROM {quote(table_name(layer))} WHERE {where}) GROUP BY i, j ORDER BY j, i")
-        out = self._query(sql, [minx, dx, nx - 1, miny, dy, ny - 1] + values)
+        out = _run(cur, sql, [minx, dx, nx - 1, miny, dy, ny - 1] + values)
         return Bins(bbox=bbox, nx=nx, ny=ny, i=out["i"], j=out["j"], count=out["count"],
                     stats={k: out[k] for k in ("mean", "min", "max") if k in out})
 
     def columns(self, layer, view, names, sample=None, seed=0):
-        info = self.layer(layer)
+        info, cur = self._open(layer)
         checked = [n if n in ("id", "lon", "lat") else info.field(n).name for n in names]
         where, values = where_clause(info, view)
-        cols = ", ".join(quote(n) for n in checked)
-        table = quote(table_name(layer))
-        sql = f"SELECT {cols} FROM {table} WHERE {where}"
+        sql = f"SELECT {', '.join(quote(n) for n in checked)} FROM {quote(table_name(layer))} WHERE {where}"
         if sample:
             # A reproducible sample: order by a hash of the row position and the seed.
-            sql = (f"SELECT {cols} FROM {table} WHERE {where} "
-                   f"ORDER BY hash(_ord + ?) LIMIT ?")
+            sql += " ORDER BY hash(_ord + ?) LIMIT ?"
             values = values + [int(seed), int(sample)]
-        return self._query(sql, values)
+        return _run(cur, sql, values)
 
     def covisits(self, layer, view, min_shared=2):
         """Pairs of places (a < b) visited by at least `min_shared` of the same users:
         one self-join of the distinct (user, place) pairs in view."""
-        info = self.layer(layer)
+        info, cur = self._open(layer)
         if info.kind != "checkins":
             raise StoreError(f"layer {layer!r} is not a check-in layer")
         where, values = where_clause(info, view)
@@ -162,7 +165,7 @@ class DuckDBStore(Store):
                "SELECT a.place AS a, b.place AS b, count(*) AS weight FROM visits a "
                "JOIN visits b ON a.\"user\" = b.\"user\" AND a.place < b.place "
                "GROUP BY a.place, b.place HAVING count(*) >= ? ORDER BY a, b")
-        return self._query(sql, values + [int(min_shared)])
+        return _run(cur, sql, values + [int(min_shared)])
 
     def sql(self, sql: str, params: Sequence = ()) -> dict[str, np.ndarray]:
         """A read-only query for store-specific code (analyses with their own SQL)."""
@@ -320,6 +323,10 @@ def _spread(expr: str) -> str:
 
 def _num(v):
     return None if v is None else float(v)
+
+
+def _run(cur, sql: str, params: Sequence) -> dict[str, np.ndarray]:
+    return _plain(cur.execute(sql, list(params)).fetchnumpy())
 
 
 def _plain(cols: dict) -> dict[str, np.ndarray]:

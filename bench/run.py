@@ -35,7 +35,10 @@ FOURSQUARE = Path(os.environ.get("CITYSTACK_SHARED_DATA", ROOT.parent / "shared"
     "foursquare_nyc_checkins.csv"
 BIG, FSQ = OUT / "big.duckdb", OUT / "fsq.duckdb"
 NO_CACHE = {"CITYSTACK_CACHE_ENTRIES": "0"}  # every analysis request computes
-STORES = {"duckdb": "DuckDB", "postgis": "PostGIS"}  # the comparison table's columns
+# The comparison table's columns: DuckDB as served (small views from the in-memory
+# index), DuckDB with that index off (every view through SQL), and PostGIS.
+STORES = {"duckdb": "DuckDB", "duckdb-sql": "DuckDB, index off", "postgis": "PostGIS"}
+INDEX_OFF = {"CITYSTACK_MEMORY_INDEX_ROWS": "0"}
 IN_PROCESS, HTTP = "Features, in-process (store + GeoJSON + orjson): p50 / p99", \
     "Features, HTTP (keep-alive, sequential): p50 / p99"
 RPS, ERRORS = f"Requests/s (wrk {SECONDS} s, 32 connections, `serve --workers 2`)", \
@@ -86,21 +89,25 @@ def windows_1k(r: Report) -> list[dict]:
 def comparison(r: Report):
     return r.table("Features API: DuckDB and PostGIS side by side",
                    f"The same {N:,} points (the synthetic CSV above, layer `big`) and the same ~1,000-point "
-                   "windows on both stores, measured one after the other in this run; PostGIS in a throwaway "
+                   "windows on every store, measured one after the other in this run. DuckDB as served answers "
+                   "these small windows from each worker's in-memory grid index (citystack/stores/pointindex.py); "
+                   "'index off' is the same server with CITYSTACK_MEMORY_INDEX_ROWS=0, every view through SQL "
+                   "(zone maps over Morton-ordered row groups). PostGIS in a throwaway "
                    "local PostgreSQL 15 cluster (tests/pgcluster.py, fsync off) on this machine, on the same "
                    "CPUs as the server and wrk.",
                    [IN_PROCESS, HTTP, RPS, ERRORS], list(STORES.values()))
 
 
-def store_features(r: Report, store: str, db) -> dict:
-    """The features figures of one store (a DuckDB file or a PostgreSQL URL): in-process and HTTP
-    latency and wrk throughput on the same windows; they fill the store's column of the comparison."""
+def store_features(r: Report, store: str, db, env: dict | None = None) -> dict:
+    """The features figures of one store (a DuckDB file or a PostgreSQL URL, with settings
+    `env`): in-process and HTTP latency and wrk throughput on the same windows; they fill
+    the store's column of the comparison."""
     wins, column = windows_1k(r), comparison(r)
     col = STORES[store]
     out = r.details.setdefault("features", {}).setdefault(store, {})
-    inproc = out["in_process"] = web.in_process(db, "big", wins, 3)
+    inproc = out["in_process"] = web.in_process(db, "big", wins, 3, env)
     column.set(IN_PROCESS, col, f"{inproc['total']['p50']:.1f} / {inproc['total']['p99']:.1f} ms")
-    with Server(db, workers=2) as srv:
+    with Server(db, workers=2, env=env) as srv:
         http = out["http"] = web.over_http(srv.url, "big", wins, 3)
         column.set(HTTP, col, f"{http['p50']:.1f} / {http['p99']:.1f} ms")
         load = out["load"] = web.load_test(srv, "big", wins, SECONDS, tag=store)
@@ -120,10 +127,11 @@ def features(r: Report):
     t, q, g, d = (inproc[k] for k in ("total", "query", "geojson", "dumps"))
     r.row("Features, ~1,000-point window, in-process (store + GeoJSON + orjson): p50 / p99", "-",
           f"{t['p50']:.1f} / {t['p99']:.1f} ms", None,
-          f"query {q['p50']:.1f}/{q['p99']:.1f}, GeoJSON dicts {g['p50']:.1f}/{g['p99']:.1f}, "
+          f"query {q['p50']:.1f}/{q['p99']:.1f}, GeoJSON {g['p50']:.1f}/{g['p99']:.1f}, "
           f"orjson {d['p50']:.1f}/{d['p99']:.1f} ms; {inproc['bytes'] / 1e3:.0f} kB")
     r.row("Features, ~1,000-point window, HTTP (`serve --workers 2`, keep-alive, sequential): p50", "≤ 10 ms",
-          f"{http['p50']:.1f} ms", http["p50"] <= 10, f"p99 {http['p99']:.1f} ms, mean {http['mean']:.1f} ms")
+          f"{http['p50']:.1f} ms", http["p50"] <= 10, f"p99 {http['p99']:.1f} ms, mean {http['mean']:.1f} ms; "
+          f"a fresh server's first request {http['first_ms']:.0f} ms (its worker reads the layer's index)")
     cpu_ms = load["server_cpu_ms_per_request"]
     r.row("Features throughput, HTTP, 2 workers, 32 connections", "≥ 500 req/s", f"{load['rps']:.0f} req/s",
           load["rps"] >= 500, f"{load['tool']}; latency p50 {load['p50']:.0f}, p90 {load['p90']:.0f}, "
@@ -133,6 +141,16 @@ def features(r: Report):
           f"server used {load['server_cpu_s'] / SECONDS:.2f} CPUs, the load generator "
           f"{load['client_cpu_s'] / SECONDS:.2f}; at this cost {r.machine['nproc']} CPUs serve at most "
           f"{1000 * r.machine['nproc'] / cpu_ms:.0f} req/s")
+
+
+def features_sql_only(r: Report):
+    """The same figures with the in-memory index off: what SQL alone gives, in this run."""
+    on = r.details["features"]["duckdb"]["load"]
+    off = store_features(r, "duckdb-sql", BIG, INDEX_OFF)["load"]
+    r.row("Features throughput with the in-memory index on / off (same run, same windows)", "-",
+          f"{on['rps'] / off['rps']:.1f}x", None,
+          f"{on['rps']:.0f} against {off['rps']:.0f} req/s; server CPU per request "
+          f"{on['server_cpu_ms_per_request']:.1f} against {off['server_cpu_ms_per_request']:.1f} ms")
 
 
 def postgis(r: Report):
@@ -237,6 +255,7 @@ def main() -> int:
     try:
         r.step("Import of a 1,000,000-row CSV", "≤ 10 s", import_csv)
         r.step("Features API (latency, throughput)", "p50 ≤ 10 ms, ≥ 500 req/s", features)
+        r.step("Features API, DuckDB with the in-memory index off", "-", features_sql_only)
         r.step("Features API on PostGIS (same points, same windows)", "-", postgis)
         r.step("Heat map (1M points; vs 2015 at 10k)", "≤ 200 ms; ≥ 100x", heatmap)
         r.step("Network, whole Foursquare file, HTTP", "≤ 2 s", network)

@@ -30,6 +30,10 @@ class Settings:
     default_limit: int = 10_000
     max_limit: int = 50_000
     bins_threshold: int = 20_000
+    # DuckDB layers of up to this many points are also held in memory, in each
+    # server process (about 40 bytes a point, plus the columns asked for), and
+    # small bbox views are answered from there; 0 turns it off.
+    memory_index_rows: int = 2_000_000
     # The 2015 routes: which layer answers them and which fields are name and price.
     classic_layer: str = "listings"
     classic_name_field: str = "name"

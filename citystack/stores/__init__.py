@@ -4,7 +4,7 @@ from .base import Store, StoreError, UnknownField, UnknownLayer, View  # noqa: F
 
 
 def open_store(db: str, settings=None) -> Store:
-    """A DuckDB file path, or a ``postgresql://`` URL (pool settings from `settings`)."""
+    """A DuckDB file path, or a ``postgresql://`` URL (pool and index settings from `settings`)."""
     if is_postgres(db):
         from .postgis import PostGISStore
 
@@ -13,7 +13,7 @@ def open_store(db: str, settings=None) -> Store:
         return PostGISStore(db, settings.pg_pool, settings.pg_timeout, settings.db_primary or None)
     from .duckdb import DuckDBStore
 
-    return DuckDBStore(db)
+    return DuckDBStore(db, settings.memory_index_rows if settings is not None else 0)
 
 
 def is_postgres(db: str) -> bool:

@@ -8,6 +8,9 @@ runs, whole or not at all.
 
 Each layer table is sorted along a Morton (Z-order) curve at load, so a
 small bbox touches few row groups: DuckDB's min/max zone maps skip the rest.
+Layers up to `memory_rows` points are also indexed in memory (pointindex.py),
+and the features of a plain bbox view are read from there, skipping SQL's
+fixed cost per query.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import orjson
 
 from .base import (NUMERIC, TEXT, Bins, FieldInfo, LayerInfo, Store, StoreError, UnknownLayer,
                    View, grid_shape, quote, table_name, where_clause)
+from .pointindex import PointIndex
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL")
@@ -47,8 +51,9 @@ CREATE TABLE IF NOT EXISTS _layers (
 class DuckDBStore(Store):
     kind = "duckdb"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, memory_rows: int = 0):
         self.path = os.path.abspath(path)
+        self.memory_rows = memory_rows
         if not os.path.exists(self.path):
             raise StoreError(f"no database at {path}: create one with `citystack init --sample --db {path}` "
                              "or load data with `citystack load FILE --layer NAME`")
@@ -80,11 +85,15 @@ class DuckDBStore(Store):
     def _open(self, layer: str) -> tuple[LayerInfo, duckdb.DuckDBPyConnection]:
         """The layer's description and a cursor, from one look at the file: the
         schema checked is the schema queried, even while a load swaps the file."""
+        info, cur, _ = self._open_generation(layer)
+        return info, cur
+
+    def _open_generation(self, layer: str) -> tuple[LayerInfo, duckdb.DuckDBPyConnection, "_Generation"]:
         gen, cur = self._cursor()
         layers = gen.layers()
         if layer not in layers:
             raise UnknownLayer(layer, list(layers))
-        return layers[layer], cur
+        return layers[layer], cur, gen
 
     def _query(self, sql: str, params: Sequence = ()) -> dict[str, np.ndarray]:
         _, cur = self._cursor()
@@ -105,8 +114,13 @@ class DuckDBStore(Store):
     # -- queries -------------------------------------------------------------
 
     def features(self, layer, view, properties, limit, offset=0):
-        info, cur = self._open(layer)
+        info, cur, gen = self._open_generation(layer)
         names = info.field_names if properties is None else [info.field(p).name for p in properties]
+        if view.bbox is not None and not (view.filters or view.days or view.hours) and info.count <= self.memory_rows:
+            index = gen.index(info)
+            rows = index.rows(view.bbox)
+            if rows is not None:
+                return _plain(index.take(rows[int(offset):int(offset) + int(limit)], ["id", "lon", "lat"] + names))
         where, values = where_clause(info, view)
         cols = ", ".join(["id", "lon", "lat"] + [quote(n) for n in names])
         sql = (f"SELECT {cols} FROM {quote(table_name(layer))} WHERE {where} "
@@ -193,6 +207,7 @@ class _Generation:
         self.con.execute(f"ATTACH {_literal(path)} AS db (READ_ONLY)")
         self.con.execute("USE db")
         self._layers: dict[str, LayerInfo] | None = None
+        self._indexes: dict[str, PointIndex] = {}
         self._lock = threading.Lock()
 
     def layers(self) -> dict[str, LayerInfo]:
@@ -203,6 +218,28 @@ class _Generation:
                     cur.execute("USE db")
                     self._layers = read_layers(cur)
         return self._layers
+
+    def index(self, info: LayerInfo) -> PointIndex:
+        """The layer's points in memory, read on first use."""
+        index = self._indexes.get(info.name)
+        if index is None:
+            with self._lock:
+                index = self._indexes.get(info.name)
+                if index is None:
+                    index = self._indexes[info.name] = self._build_index(info)
+        return index
+
+    def _build_index(self, info: LayerInfo) -> PointIndex:
+        table = quote(table_name(info.name))
+
+        def read_column(name: str) -> np.ndarray:
+            cur = self.con.cursor()
+            cur.execute("USE db")
+            # Checked names only: id, lon, lat or a field of the layer.
+            column = name if name in ("id", "lon", "lat") else info.field(name).name
+            return cur.execute(f"SELECT {quote(column)} AS v FROM {table} ORDER BY _ord").fetchnumpy()["v"]
+
+        return PointIndex(read_column("lon"), read_column("lat"), read_column)
 
 
 def read_layers(con) -> dict[str, LayerInfo]:

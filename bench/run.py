@@ -87,7 +87,7 @@ def windows_1k(r: Report) -> list[dict]:
 
 
 def comparison(r: Report):
-    return r.table("Features API: DuckDB and PostGIS side by side",
+    return r.table("Features API: DuckDB (in-memory index on and off) and PostGIS side by side",
                    f"The same {N:,} points (the synthetic CSV above, layer `big`) and the same ~1,000-point "
                    "windows on every store, measured one after the other in this run. DuckDB as served answers "
                    "these small windows from each worker's in-memory grid index (citystack/stores/pointindex.py); "
@@ -132,6 +132,12 @@ def features(r: Report):
     r.row("Features, ~1,000-point window, HTTP (`serve --workers 2`, keep-alive, sequential): p50", "≤ 10 ms",
           f"{http['p50']:.1f} ms", http["p50"] <= 10, f"p99 {http['p99']:.1f} ms, mean {http['mean']:.1f} ms; "
           f"a fresh server's first request {http['first_ms']:.0f} ms (its worker reads the layer's index)")
+    mem = m["memory"] = web.index_memory(BIG, "big", windows_1k(r)[0]["bbox"])
+    r.row(f"Features: memory a server process gives the in-memory index of the {N:,}-point layer", "-",
+          f"{mem['index']['mb'] + mem['columns']['mb']:.0f} MB", None,
+          f"resident memory growth: index {mem['index']['mb']:.0f} MB, read in {mem['index']['s']:.2f} s; "
+          f"then id, {', '.join(web.PROPS)} {mem['columns']['mb']:.0f} MB in {mem['columns']['s']:.2f} s "
+          "(DuckDB's block cache included)")
     cpu_ms = load["server_cpu_ms_per_request"]
     r.row("Features throughput, HTTP, 2 workers, 32 connections", "≥ 500 req/s", f"{load['rps']:.0f} req/s",
           load["rps"] >= 500, f"{load['tool']}; latency p50 {load['p50']:.0f}, p90 {load['p90']:.0f}, "

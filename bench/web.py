@@ -63,6 +63,27 @@ def in_process(db: Path | str, layer: str, windows: list[dict], repeats: int, en
     return result
 
 
+def index_memory(db: Path | str, layer: str, bbox) -> dict:
+    """What a server process pays to hold `layer` in memory: growth of this process's
+    resident memory (MB) and seconds, for the index, then for the columns of PROPS and id."""
+    from citystack.stores import View
+    from citystack.stores.duckdb import DuckDBStore
+
+    def rss_mb():
+        return int(Path(f"/proc/{os.getpid()}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    store = DuckDBStore(str(db), memory_rows=10**9)
+    store.layers()
+    out, before = {}, (rss_mb(), time.perf_counter())
+    for step, props in (("index", []), ("columns", PROPS)):
+        store.features(layer, View(bbox=bbox), props, 10)
+        after = (rss_mb(), time.perf_counter())
+        out[step] = {"mb": after[0] - before[0], "s": after[1] - before[1]}
+        before = after
+    store.close()
+    return out
+
+
 def over_http(url: str, layer: str, windows: list[dict], repeats: int) -> dict:
     """One keep-alive session, requests one after another; the first request (a fresh
     server's, which reads the layer's index) timed apart as first_ms."""
@@ -100,10 +121,15 @@ def load_test(server, layer: str, windows: list[dict], seconds: int, connections
               threads: int = 2, tag: str = "features") -> dict:
     """Requests/s at `connections` connections, with the CPU time the server and the load
     generator used (so the figure can be read against the CPUs this machine has). wrk's
-    own report goes to bench/out/wrk-TAG.txt."""
+    own report goes to bench/out/wrk-TAG.txt. The figure is the steady state: first every
+    worker gets a few requests on fresh connections, so that each has read its index of
+    the layer (that one-time cost is over_http's first_ms)."""
     paths_file = OUT / "paths.txt"
     paths_file.write_text("".join(features_path(layer, w["bbox"]) + "\n" for w in windows))
     wrk = ensure_wrk()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(lambda p: requests.get(server.url + p, timeout=60).raise_for_status(),
+                      [features_path(layer, w["bbox"]) for w in windows[:connections]]))
     cpu0, self0, kids0, load0 = server.cpu_seconds(), _cpu(RUSAGE_SELF), _cpu(RUSAGE_CHILDREN), os.getloadavg()
     if wrk:
         result = _wrk(wrk, server.url, paths_file, seconds, connections, threads, tag)

@@ -116,10 +116,10 @@ class DuckDBStore(Store):
     def features(self, layer, view, properties, limit, offset=0):
         info, cur, gen = self._open_generation(layer)
         names = info.field_names if properties is None else [info.field(p).name for p in properties]
-        if view.bbox is not None and not (view.filters or view.days or view.hours) and info.count <= self.memory_rows:
+        if info.count <= self.memory_rows and _bbox_only(view):
             index = gen.index(info)
             rows = index.rows(view.bbox)
-            if rows is not None:
+            if rows is not None:  # else a large window: SQL's streaming LIMIT is quicker
                 return _plain(index.take(rows[int(offset):int(offset) + int(limit)], ["id", "lon", "lat"] + names))
         where, values = where_clause(info, view)
         cols = ", ".join(["id", "lon", "lat"] + [quote(n) for n in names])
@@ -356,6 +356,10 @@ def _spread(expr: str) -> str:
     for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
         expr = f"((({expr}) | (({expr}) << {shift})) & {mask})"
     return expr
+
+
+def _bbox_only(view: View) -> bool:
+    return view.bbox is not None and not view.filters and view.days is None and view.hours is None
 
 
 def _num(v):

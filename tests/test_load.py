@@ -154,3 +154,33 @@ def test_sample_is_deterministic(tmp_path):
         generate(str(b), seed=7, listings=500, places=50, users=20, checkins=400)
     assert open(pa["listings"]).read() == open(pb["listings"]).read()
     assert open(pa["checkins"]).read() == open(pb["checkins"]).read()
+
+
+@needs_shared(FOURSQUARE)
+def test_foursquare_places_sit_at_the_mean_of_their_checkins_on_every_load(tmp_path):
+    import math
+    from collections import defaultdict
+
+    rows = defaultdict(list)
+    with open(FOURSQUARE, newline="") as fh:
+        for row in csv.DictReader(fh):
+            rows[row["poi"]].append((float(row["lon"]), float(row["lat"])))
+    loads = []
+    for name in ("a", "b", "c"):
+        citystack("load", FOURSQUARE, "--layer", "fsq", "--preset", "foursquare", "--db", tmp_path / f"{name}.duckdb")
+        store = open_store(str(tmp_path / f"{name}.duckdb"))
+        loads.append(store.columns("fsq_places", View(), ["id", "lon", "lat"]))
+        store.close()
+    for other in loads[1:]:  # bit for bit: the mean does not depend on how threads met the rows
+        assert list(other["id"]) == list(loads[0]["id"])
+        assert other["lon"].tobytes() == loads[0]["lon"].tobytes()
+        assert other["lat"].tobytes() == loads[0]["lat"].tobytes()
+    spread = 0
+    for pid, lon, lat in zip(loads[0]["id"].tolist(), loads[0]["lon"].tolist(), loads[0]["lat"].tolist()):
+        points = rows[str(pid)]
+        assert lon == pytest.approx(math.fsum(p[0] for p in points) / len(points), abs=1e-12)
+        assert lat == pytest.approx(math.fsum(p[1] for p in points) / len(points), abs=1e-12)
+        if len(points) == 1:
+            assert (lon, lat) == points[0]  # a place seen once keeps its coordinates exactly
+        spread += len({p for p in points}) > 1
+    assert spread > 100  # places whose check-ins disagree on where they are: the mean matters

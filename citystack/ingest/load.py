@@ -153,8 +153,7 @@ def _publish_checkins(con, columns, layer, mapping, props, bad, path, report):
     select = "".join(f", {expr} AS {quote(name)}" for name, expr in props.items())
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE visits AS SELECT coords._row + 1 AS id, "
-        f"avg(coords.lon) OVER (PARTITION BY CAST({place} AS VARCHAR)) AS lon, "
-        f"avg(coords.lat) OVER (PARTITION BY CAST({place} AS VARCHAR)) AS lat, "
+        f"{_place_mean('coords.lon', place)} AS lon, {_place_mean('coords.lat', place)} AS lat, "
         f"CAST({user} AS VARCHAR) AS \"user\", CAST({place} AS VARCHAR) AS place, "
         f"CAST({day} AS INTEGER) AS day, CAST({hour} AS INTEGER) AS hour{extra}, "
         f"CAST({category} AS VARCHAR) AS category, {name} AS name{select} "
@@ -176,6 +175,14 @@ def _publish_checkins(con, columns, layer, mapping, props, bad, path, report):
                          places=places)
     users = con.execute("SELECT count(DISTINCT \"user\") FROM visits").fetchone()[0]
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count, "users": users})
+
+
+def _place_mean(col: str, place: str) -> str:
+    """The mean of a coordinate over a place's check-ins, the same on every load: summed
+    as decimals (exact integer sums, in any order) rather than as floats, whose sum
+    depends on the order DuckDB's threads meet the rows in. A place seen once keeps
+    its coordinate exactly (1e-28 is far below a double's spacing near 180)."""
+    return f"CAST(avg(CAST({col} AS DECIMAL(38, 28))) OVER (PARTITION BY CAST({place} AS VARCHAR)) AS DOUBLE)"
 
 
 def _times(con, columns, mapping) -> tuple[str, str, str]:

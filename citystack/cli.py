@@ -64,14 +64,24 @@ def main():
 @db_option
 @click.option("--sample", is_flag=True, help="Fill it with the synthetic sample city (Futian, Shenzhen).")
 @click.option("--seed", default=2015, show_default=True, help="Seed of the sample city.")
-@click.option("--force", is_flag=True, help="Replace an existing database file.")
+@click.option("--force", is_flag=True, help="Replace an existing database file; in PostgreSQL, go on "
+                                             "where there are layers (the sample's replace those of their names).")
 def init(db, sample, seed, force):
     """Create the database, optionally with the sample city."""
     from .ingest.sample import create
     from .stores import is_postgres, open_writer
 
     conf = settings(db=db)
-    if not is_postgres(conf.db) and os.path.exists(conf.db):
+    if is_postgres(conf.db):
+        store = _store(db)
+        try:
+            existing = [info.name for info in store.layers()]
+        finally:
+            store.close()
+        if existing and not force:
+            raise CliError(f"the database has layers already ({', '.join(existing)}); load into it, or use "
+                           "--force to go on (layers of the sample's names are replaced, the others kept)")
+    elif os.path.exists(conf.db):
         if not force:
             raise CliError(f"{conf.db} exists already; use --force to replace it, or load into it")
         os.unlink(conf.db)

@@ -235,7 +235,7 @@ def test_text_values_survive_the_copy(dbs):
             con.execute("UPDATE citystack_meta SET version = version + 1")
 
 
-def test_first_write_creates_postgis_and_tables(cluster):
+def test_first_write_creates_postgis_and_tables(cluster, tmp_path):
     fresh = cluster.url.rsplit("/", 1)[0] + "/fresh"
     with psycopg.connect(cluster.url, autocommit=True) as con:
         con.execute("CREATE DATABASE fresh")
@@ -246,6 +246,20 @@ def test_first_write_creates_postgis_and_tables(cluster):
         assert con.execute("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'").fetchone()[0] == 1
         assert con.execute("SELECT version FROM citystack_meta").fetchone()[0] == 0
     assert "no layers" in citystack("layers", "--db", fresh).stdout
+
+    # Once there are layers, init is refused and changes nothing; --force goes on.
+    citystack("load", write_small(tmp_path / "s.csv", 50, 3), "--layer", "small", "--db", fresh)
+    before = snapshot_layers(fresh)
+    proc = citystack("init", "--sample", "--db", fresh, check=False)
+    assert proc.returncode == 2 and "has layers already (small)" in proc.stderr and "--force" in proc.stderr
+    assert "Traceback" not in proc.stderr and snapshot_layers(fresh) == before
+    citystack("init", "--sample", "--db", fresh, "--force")
+    assert {"small", "listings", "checkins", "checkins_places"} <= {r[0] for r in snapshot_layers(fresh)}
+
+
+def snapshot_layers(url: str):
+    with psycopg.connect(url) as con:
+        return con.execute("SELECT name, count, version FROM citystack_layers ORDER BY name").fetchall()
 
 
 def snapshot(url: str):

@@ -29,6 +29,7 @@ class _Gunicorn(BaseApplication):
             "errorlog": "-",
             "loglevel": "warning",
             "post_worker_init": _settle_memory,
+            "worker_exit": _close_store,
         }.items():
             self.cfg.set(key, value)
 
@@ -46,6 +47,14 @@ def _settle_memory(worker) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+def _close_store(server, worker) -> None:
+    """Close the database and hand the frozen objects back to the collector before
+    the interpreter goes: DuckDB objects left alive at exit make its bindings print
+    pages of (harmless) leak warnings."""
+    worker.wsgi.extensions["citystack"].store.close()
+    gc.unfreeze()
 
 
 def run(settings: Settings) -> None:

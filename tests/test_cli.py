@@ -62,3 +62,24 @@ def test_serve_and_layers_explain_a_missing_database(tmp_path):
 def test_init_keeps_an_existing_database(duckdb_db):
     proc = citystack("init", "--db", duckdb_db, check=False)
     assert proc.returncode == 2 and "--force" in proc.stderr
+
+
+def test_serve_stops_cleanly(duckdb_db):
+    """SIGTERM after real work: exit 0 and nothing on the console but the start line
+    (no traceback, no leak report from DuckDB's bindings at interpreter exit)."""
+    import requests
+
+    from conftest import Server
+
+    server = Server(duckdb_db, "--workers", "2")
+    try:
+        for _ in range(6):
+            r = requests.get(server.url + "/api/layers/listings/features",
+                             params={"bbox": "114.0,22.5,114.1,22.6", "limit": 50}, timeout=30)
+            assert r.status_code == 200
+        server.proc.terminate()
+        assert server.proc.wait(15) == 0
+        lines = [line for line in server.output().splitlines() if line.strip()]
+    finally:
+        server.stop()
+    assert len(lines) == 1 and lines[0].startswith("citystack serving"), lines

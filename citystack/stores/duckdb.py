@@ -186,7 +186,10 @@ class DuckDBStore(Store):
         return self._query(sql, params)
 
     def close(self):
-        self._gen = None
+        """Let go of the file: the connection, and every thread's cursor on it."""
+        gen, self._gen, self._local = self._gen, None, threading.local()
+        if gen is not None:
+            gen.con.close()
 
     # -- writing -------------------------------------------------------------
 

@@ -7,7 +7,9 @@ import os
 
 import orjson
 
+from . import checks
 from .analyses import registry
+from .checks import BadParam
 from .analyses.export import to_geojson
 from .analyses.runner import Runner
 from .progress import Progress, TimeLimit
@@ -34,9 +36,6 @@ def extra_params(args: list[str], fail) -> dict:
 
 
 def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, error_class):
-    from .api import params as request_params
-    from .api.errors import ApiError
-
     def fail(message):
         raise error_class(message)
 
@@ -49,14 +48,11 @@ def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, erro
         store = open_store(conf.db, conf)
         runner = Runner(store, conf.analysis_max_points, 1)
         analysis, info, values = runner.prepare(name, layer, raw)
-        view = View(bbox=request_params.bbox(bbox), days=request_params.days(days),
-                    hours=request_params.hours(hours))
+        view = View(bbox=checks.bbox(bbox), days=checks.days(days), hours=checks.hours(hours))
         with bar_class(name) as bar:
             result = runner.run(analysis, info, view, values, Progress(bar, conf.analysis_time_limit))
-    except registry.BadParam as exc:
+    except BadParam as exc:
         fail(f"--{exc.name}: {exc.detail}")
-    except ApiError as exc:
-        fail(f"--{exc.extra.get('parameter', '')}: {exc.detail}")
     except (StoreError, TimeLimit) as exc:
         fail(str(exc))
     if ext == ".png":

@@ -53,7 +53,7 @@ def _close_store(server, worker) -> None:
     """Close the database and hand the frozen objects back to the collector before
     the interpreter goes: DuckDB objects left alive at exit make its bindings print
     pages of (harmless) leak warnings."""
-    from .app import state
+    from .state import state
 
     with worker.wsgi.app_context():
         state().store.close()

@@ -22,25 +22,17 @@ From that declaration the API validates requests, the OpenAPI document and
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .. import checks
+from ..checks import BadParam  # noqa: F401  (analyses raise it from here)
 from ..stores.base import NUMERIC, LayerInfo, Store, View
 
 BUILTIN = ("heatmap", "interpolate", "clusters", "network")
 TYPES = ("int", "float", "bool", "choice", "field", "str")
-
-
-class BadParam(ValueError):
-    """A parameter value that does not fit its declaration."""
-
-    def __init__(self, name: str, detail: str):
-        super().__init__(f"{name}: {detail}")
-        self.name = name
-        self.detail = detail
 
 
 @dataclass
@@ -63,19 +55,14 @@ class Param:
         if raw is None or raw == "":
             return self.default
         if self.type == "int":
-            value = _number(self.name, raw, int)
-        elif self.type == "float":
-            value = _number(self.name, raw, float)
-        elif self.type == "bool":
-            text = str(raw).lower()
-            if text not in ("true", "false", "1", "0", "yes", "no"):
-                raise BadParam(self.name, f"expected true or false, got {raw!r}")
-            return text in ("true", "1", "yes")
-        elif self.type == "choice":
-            if raw not in (self.choices or ()):
-                raise BadParam(self.name, f"expected one of {', '.join(self.choices or ())}, got {raw!r}")
-            return raw
-        elif self.type == "field":
+            return checks.integer(raw, self.name, self.min, self.max if self.max is not None else checks.BIGINT)
+        if self.type == "float":
+            return checks.number(raw, self.name, self.min, self.max)
+        if self.type == "bool":
+            return checks.boolean(raw, self.name)
+        if self.type == "choice":
+            return checks.choice(raw, self.name, self.choices or ())
+        if self.type == "field":
             if layer is not None:
                 names = [f.name for f in layer.fields if f.type == NUMERIC or not self.numeric]
                 if raw not in names:
@@ -83,13 +70,7 @@ class Param:
                     raise BadParam(self.name, f"layer {layer.name!r} has no {kind} {raw!r} "
                                               f"(choose from {', '.join(names) or 'none'})")
             return raw
-        else:
-            return str(raw)
-        if self.min is not None and value < self.min:
-            raise BadParam(self.name, f"must be at least {self.min:g}, got {value:g}")
-        if self.max is not None and value > self.max:
-            raise BadParam(self.name, f"must be at most {self.max:g}, got {value:g}")
-        return value
+        return str(raw)
 
     def schema(self) -> dict:
         """JSON Schema of the parameter, for OpenAPI and the page."""
@@ -213,14 +194,3 @@ class Input:
         """What every result says about its input."""
         return {"layer": self.layer.name, "bbox": list(self.bbox), "count": self.count,
                 "used": min(self.count, self.max_points), "sampled": self.sampled}
-
-
-def _number(name: str, raw: Any, kind: type):
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError):
-        word = "an integer" if kind is int else "a number"
-        raise BadParam(name, f"expected {word}, got {raw!r}") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise BadParam(name, f"expected a finite number, got {raw!r}")
-    return value

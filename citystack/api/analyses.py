@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from ..analyses.registry import REGISTRY
-from ..app import state
+from .. import checks
+from ..checks import BadParam
+from ..state import state
 from . import params
 from .errors import ApiError
 from .respond import json_response, respond
@@ -26,11 +28,11 @@ def run(name):
     if name not in REGISTRY:
         raise ApiError(404, "unknown analysis", f"no analysis named {name!r} "
                                                 f"(analyses: {', '.join(sorted(REGISTRY))})")
-    layer = args.get("layer")
+    layer = params.get(args, "layer")
     if not layer:
-        raise params.bad_param("layer", "required: the layer to analyse")
-    analysis, info, values = shared.runner.prepare(
-        name, layer, {k: v for k, v in args.items() if k not in VIEW_KEYS})
+        raise BadParam("layer", "required: the layer to analyse")
+    raw = {k: checks.single(args, k) for k in args if k not in VIEW_KEYS}
+    analysis, info, values = shared.runner.prepare(name, layer, raw)
     view = params.view(args, info, set(args) - params.VIEW_PARAMS)
     return respond(lambda progress: shared.runner.run(analysis, info, view, values, progress),
                    time_limit=shared.settings.analysis_time_limit)

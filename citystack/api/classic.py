@@ -15,7 +15,9 @@ from flask import Blueprint, Response, request
 from ..analyses.heatmap import density
 from ..analyses.interpolate import fit_surface
 from ..analyses.pixels import PixelGrid
-from ..app import state as shared_state
+from .. import checks
+from ..checks import BadParam
+from ..state import state as shared_state
 from ..broadcast import event_stream
 from ..stores.base import View
 from . import params
@@ -55,19 +57,14 @@ def get_data():
 
 def _analysis_request(args):
     """(w, h, cell_size, type) when the request asks for an analysis, else None."""
-    flag = args.get("analysis", "false").lower()
-    if flag not in ("true", "false", "1", "0"):
-        raise params.bad_param("analysis", f"expected true or false, got {flag!r}")
-    if flag in ("false", "0"):
+    if not checks.boolean(params.get(args, "analysis") or "false", "analysis"):
         return None
-    kind = args.get("analysisType", "heatmap")
-    if kind not in ("heatmap", "interp"):
-        raise params.bad_param("analysisType", f"expected heatmap or interp, got {kind!r}")
-    w = params.number(args, "w", lo=1, hi=10_000, kind=int)
-    h = params.number(args, "h", lo=1, hi=10_000, kind=int)
-    cell = params.number(args, "cell_size", lo=2, hi=2_000, kind=int)
+    kind = checks.choice(params.get(args, "analysisType") or "heatmap", "analysisType", ("heatmap", "interp"))
+    w = params.integer(args, "w", lo=1, hi=10_000)
+    h = params.integer(args, "h", lo=1, hi=10_000)
+    cell = params.integer(args, "cell_size", lo=2, hi=2_000)
     if w < cell or h < cell:
-        raise params.bad_param("cell_size", f"a {cell} px cell does not fit a {w} x {h} px window")
+        raise BadParam("cell_size", f"a {cell} px cell does not fit a {w} x {h} px window")
     return w, h, cell, kind
 
 

@@ -1,28 +1,34 @@
 """Errors as JSON: ``{"error": ..., "detail": ...}`` with the right status.
 
-Bad input is the client's to fix, so it gets a 4xx naming what is wrong;
-only a bug on our side is a 500, and that never carries a traceback.
+Client mistakes are 4xx naming what is wrong (BadParam: 400, UnknownLayer:
+404); a database that cannot be reached is a 503 with ``Retry-After``; any
+other failure, a database fault included, is a 500 whose body carries only a
+request id, the same id as the log line with the traceback: no database or
+driver message ever reaches a client.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 
 import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from ..analyses.registry import BadParam
+from ..checks import BadParam
 from ..progress import Cancelled, TimeLimit
-from ..stores.base import StoreError, StoreUnavailable, UnknownField, UnknownLayer
+from ..stores.base import StoreUnavailable, UnknownLayer
 
 log = logging.getLogger("citystack")
+RETRY_AFTER = 5  # seconds a client is asked to wait when the server is busy or the database away
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str = "", **extra):
+    def __init__(self, status: int, error: str, detail: str = "", headers: dict | None = None, **extra):
         super().__init__(f"{error}: {detail}")
         self.status, self.error, self.detail, self.extra = status, error, detail, extra
+        self.headers = headers or {}
 
 
 def bad_param(name: str, detail: str) -> ApiError:
@@ -37,20 +43,21 @@ def as_error(exc: BaseException) -> ApiError:
         return bad_param(exc.name, exc.detail)
     if isinstance(exc, UnknownLayer):
         return ApiError(404, "unknown layer", str(exc))
-    if isinstance(exc, UnknownField):
-        return ApiError(400, "unknown field", str(exc), parameter=exc.name)
     if isinstance(exc, TimeLimit):
         return ApiError(503, "time limit", str(exc))
     if isinstance(exc, Cancelled):
         return ApiError(499, "cancelled", "the client went away")
     if isinstance(exc, StoreUnavailable):
-        return ApiError(503, "database unavailable", str(exc))
-    if isinstance(exc, StoreError):
-        return ApiError(400, "bad request", str(exc))
+        log.warning("database unavailable: %s", exc)
+        return ApiError(503, "database unavailable", "the database cannot be reached just now; try again",
+                        headers={"Retry-After": str(RETRY_AFTER)})
     if isinstance(exc, HTTPException):
-        return ApiError(exc.code or 500, exc.name.lower(), exc.description or "")
-    log.exception("internal error", exc_info=exc)
-    return ApiError(500, "internal error", "the server failed to answer; see its log")
+        headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
+        return ApiError(exc.code or 500, exc.name.lower(), exc.description or "", headers=headers)
+    request_id = uuid.uuid4().hex[:16]
+    log.error("internal error, request id %s", request_id, exc_info=exc)
+    return ApiError(500, "internal error", f"the server failed to answer; its log has the details "
+                                           f"under request id {request_id}", request_id=request_id)
 
 
 def payload(err: ApiError) -> dict:
@@ -58,7 +65,8 @@ def payload(err: ApiError) -> dict:
 
 
 def error_response(err: ApiError) -> Response:
-    return Response(orjson.dumps(payload(err)), status=err.status, mimetype="application/json")
+    return Response(orjson.dumps(payload(err)), status=err.status, mimetype="application/json",
+                    headers=err.headers)
 
 
 def register(app: Flask) -> None:

@@ -6,7 +6,9 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
-from ..app import state
+from .. import checks
+from ..checks import BadParam
+from ..state import state
 from . import params
 from .geojson import bins_collection, feature_collection, to_csv
 from .respond import json_response, respond
@@ -52,18 +54,16 @@ def features(name):
     db, conf, args = store(), settings(), request.args
     info = db.layer(name)
     view = params.view(args, info, FEATURE_PARAMS)
-    limit = params.number(args, "limit", conf.default_limit, 1, conf.max_limit, int)
-    offset = params.number(args, "offset", 0, 0, None, int)
-    fmt = args.get("format", "geojson")
-    if fmt not in ("geojson", "json", "csv"):
-        raise params.bad_param("format", f"expected geojson or csv, got {fmt!r}")
+    limit = params.integer(args, "limit", conf.default_limit, 1, conf.max_limit)
+    offset = params.integer(args, "offset", 0, 0)
+    fmt = checks.choice(params.get(args, "format") or "geojson", "format", ("geojson", "json", "csv"))
     props = None
-    if args.get("properties"):
+    if params.get(args, "properties"):
         props = [p.strip() for p in args["properties"].split(",") if p.strip()]
         for p in props:
             if p not in info.field_names:
-                raise params.bad_param("properties", f"layer {name!r} has no field {p!r} "
-                                                     f"(fields: {', '.join(info.field_names)})")
+                raise BadParam("properties", f"layer {name!r} has no field {p!r} "
+                                             f"(fields: {', '.join(info.field_names)})")
     next_url = _next_link(args, offset + limit)
 
     def work(progress):
@@ -87,12 +87,12 @@ def bins(name):
     db, args = store(), request.args
     info = db.layer(name)
     view = params.view(args, info, BIN_PARAMS)
-    cells = params.number(args, "cells", 64, 1, 512, int)
-    field = args.get("field") or None
+    cells = params.integer(args, "cells", 64, 1, 512)
+    field = params.get(args, "field")
     if field is not None:
         numeric = [f.name for f in info.fields if f.type == "number"]
         if field not in numeric:
-            raise params.bad_param("field", f"layer {name!r} has no numeric field {field!r} "
+            raise BadParam("field", f"layer {name!r} has no numeric field {field!r} "
                                             f"(numeric fields: {', '.join(numeric)})")
 
     def work(progress):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from ..app import state
+from ..state import state
 
 bp = Blueprint("pages", __name__)
 

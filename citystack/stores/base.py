@@ -18,15 +18,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..checks import DAYS, BadParam  # noqa: F401  (DAYS: re-exported)
+
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 NUMERIC = "number"
 TEXT = "text"
 KINDS = ("points", "checkins")
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class StoreError(Exception):
-    """A store could not do what was asked; the message says why."""
+    """A store failed (a database fault, a load that cannot go on); the message says
+    why. The client's own mistakes are BadParam, UnknownLayer or UnknownField."""
 
 
 class StoreUnavailable(StoreError):
@@ -41,10 +43,9 @@ class UnknownLayer(StoreError):
         self.name = name
 
 
-class UnknownField(StoreError):
+class UnknownField(BadParam):
     def __init__(self, layer: str, name: str, known: Sequence[str] = ()):
-        super().__init__(f"layer {layer!r} has no field {name!r} (fields: {', '.join(known)})")
-        self.name = name
+        super().__init__(name, f"layer {layer!r} has no field {name!r} (fields: {', '.join(known)})")
 
 
 @dataclass
@@ -141,14 +142,15 @@ def where_clause(layer: LayerInfo, view: View, mark: str = "?") -> tuple[str, li
                 values.append(str(flt.value))
         elif flt.op in ("min", "max"):
             if info.type != NUMERIC:
-                raise StoreError(f"{flt.field}_{flt.op}: field {flt.field!r} is not numeric")
+                raise BadParam(f"{flt.field}_{flt.op}", f"field {flt.field!r} is not numeric")
             parts.append(f"{col} {'>=' if flt.op == 'min' else '<='} {mark}")
             values.append(float(flt.value))
         else:  # pragma: no cover - the API builds only these
             raise StoreError(f"unknown filter operator {flt.op!r}")
     if view.days is not None or view.hours is not None:
         if layer.kind != "checkins":
-            raise StoreError(f"layer {layer.name!r} has no times: day and hour filters apply to check-in layers")
+            raise BadParam("days" if view.days is not None else "hours",
+                           f"layer {layer.name!r} has no times: day and hour filters apply to check-in layers")
         if view.days is not None:
             parts.append("day IN (" + ", ".join([mark] * len(view.days)) + ")")
             values += list(view.days)

@@ -27,7 +27,7 @@ import duckdb
 import numpy as np
 import orjson
 
-from .base import (NUMERIC, TEXT, Bins, FieldInfo, LayerInfo, Store, StoreError, UnknownLayer,
+from .base import (BadParam, NUMERIC, TEXT, Bins, FieldInfo, LayerInfo, Store, StoreError, UnknownLayer,
                    View, grid_shape, quote, table_name, where_clause)
 from .pointindex import PointIndex
 
@@ -146,7 +146,7 @@ class DuckDBStore(Store):
         if field:
             f = info.field(field)
             if f.type != NUMERIC:
-                raise StoreError(f"field {field!r} is not numeric")
+                raise BadParam("field", f"field {field!r} is not numeric")
             col = quote(f.name)
             stats = f", avg({col}) AS mean, min({col}) AS min, max({col}) AS max"
         sql = (f"SELECT i, j, count(*) AS count{stats} FROM ("
@@ -173,7 +173,7 @@ class DuckDBStore(Store):
         one self-join of the distinct (user, place) pairs in view."""
         info, cur = self._open(layer)
         if info.kind != "checkins":
-            raise StoreError(f"layer {layer!r} is not a check-in layer")
+            raise BadParam("layer", f"layer {layer!r} is not a check-in layer")
         where, values = where_clause(info, view)
         sql = (f"WITH visits AS (SELECT DISTINCT \"user\", place FROM {quote(table_name(layer))} WHERE {where}) "
                "SELECT a.place AS a, b.place AS b, count(*) AS weight FROM visits a "

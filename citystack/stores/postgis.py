@@ -33,7 +33,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .base import (NUMERIC, Bins, FieldInfo, LayerInfo, Store, StoreError, UnknownLayer, View, grid_shape,
+from .base import (BadParam, NUMERIC, Bins, FieldInfo, LayerInfo, Store, StoreError, UnknownLayer, View, grid_shape,
                    quote, table_name, where_clause)
 from .duckdb import META_DDL
 from .pgbroadcast import VERSION_CHANNEL, PGBroadcaster, _first_line
@@ -205,7 +205,7 @@ class PostGISStore(Store):
         if field:
             f = info.field(field)
             if f.type != NUMERIC:
-                raise StoreError(f"field {field!r} is not numeric")
+                raise BadParam("field", f"field {field!r} is not numeric")
             col = quote(f.name)  # the mean as DuckDB computes it: exact sum, then one division
             stats = (f", CAST(sum({col}) AS double precision) / nullif(count({col}), 0) AS mean, "
                      f"min({col}) AS min, max({col}) AS max")
@@ -261,7 +261,7 @@ class PostGISStore(Store):
         """Pairs of places (a < b) visited by at least `min_shared` of the same users."""
         info = self.layer(layer)
         if info.kind != "checkins":
-            raise StoreError(f"layer {layer!r} is not a check-in layer")
+            raise BadParam("layer", f"layer {layer!r} is not a check-in layer")
         where, values = self._where(info, view)
         sql = (f"WITH visits AS (SELECT DISTINCT \"user\", place FROM {quote(table_name(layer))} WHERE {where}) "
                "SELECT a.place AS a, b.place AS b, count(*) AS weight FROM visits a "

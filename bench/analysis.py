@@ -80,7 +80,7 @@ def agreement(new: np.ndarray, old: np.ndarray) -> dict:
 def in_process(db, name: str, layer: str, bbox, raw: dict) -> dict:
     """The analysis as the server runs it (Input from the store, the runner), no cache."""
     from citystack.analyses.runner import Runner
-    from citystack.progress import Progress
+    from citystack.events.progress import Progress
     from citystack.settings import Settings
     from citystack.stores import View, open_store
 

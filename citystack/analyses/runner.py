@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from ..progress import Cancelled, Progress, TimeLimit
+from ..events.progress import Cancelled, Progress, TimeLimit
 from ..stores.base import Store, View
 from .registry import REGISTRY, Analysis, BadParam, Input
 

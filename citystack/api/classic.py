@@ -18,7 +18,8 @@ from ..analyses.pixels import PixelGrid
 from .. import checks
 from ..checks import BadParam
 from ..state import state as shared_state
-from ..broadcast import event_stream
+from ..events import sse
+from ..events.broadcast import event_stream
 from ..stores.base import View
 from . import params
 from .respond import json_response
@@ -130,5 +131,5 @@ def classic_collection(cols, name_field: str, price_field: str) -> dict:
 @bp.route("/eventSource/", strict_slashes=False)
 def event_source():
     state = shared_state()
-    return Response(event_stream(state.broadcaster, state.settings.heartbeat), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(event_stream(state.broadcaster, state.settings.heartbeat), mimetype=sse.MIMETYPE,
+                    headers=sse.HEADERS)

@@ -17,7 +17,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from ..checks import BadParam
-from ..progress import Cancelled, TimeLimit
+from ..events.progress import Cancelled, TimeLimit
 from ..stores.base import StoreUnavailable, UnknownLayer
 
 log = logging.getLogger("citystack")

@@ -14,7 +14,9 @@ from typing import Any, Callable
 import orjson
 from flask import Response, request
 
-from ..progress import Progress, stream
+from ..events import sse
+from ..events.progress import Progress, stream
+from ..state import state
 from .errors import as_error, payload
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -35,7 +37,7 @@ def respond(work: Callable[[Progress], Any], time_limit: float | None = None,
             err = as_error(exc)
             return {**payload(err), "status": err.status}
 
-        return Response(stream(work, on_error, time_limit), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return Response(stream(work, on_error, time_limit, state().settings.heartbeat),
+                        mimetype=sse.MIMETYPE, headers=sse.HEADERS)
     result = work(Progress(None, time_limit))
     return result if isinstance(result, Response) else json_response(result, mimetype=mimetype)

@@ -234,7 +234,7 @@ class Store:
     def broadcaster(self):
         """The fan-out for the 2015 status lines. In-process here; a store
         shared by several processes returns one that reaches them all."""
-        from ..broadcast import Broadcaster
+        from ..events.broadcast import Broadcaster
 
         return Broadcaster()
 

@@ -36,7 +36,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .base import (BadParam, NUMERIC, Bins, FieldInfo, LayerInfo, Store, StoreError, UnknownLayer, View, grid_shape,
                    quote, table_name, where_clause)
 from .duckdb import META_DDL
-from .pgbroadcast import VERSION_CHANNEL, PGBroadcaster, _first_line
+from ..events.pgnotify import VERSION_CHANNEL, PGBroadcaster, _first_line
 
 from .base import StoreUnavailable
 

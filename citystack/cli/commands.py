@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .settings import Settings
+from ..settings import Settings
 
 
 class CliError(click.ClickException):
@@ -68,8 +68,8 @@ def main():
                                              "where there are layers (the sample's replace those of their names).")
 def init(db, sample, seed, force):
     """Create the database, optionally with the sample city."""
-    from .ingest.sample import create
-    from .stores import is_postgres, open_writer
+    from ..ingest.sample import create
+    from ..stores import is_postgres, open_writer
 
     conf = settings(db=db)
     if is_postgres(conf.db):
@@ -117,9 +117,9 @@ def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, cat
     A check-in file (with --user and --place, or --preset foursquare) becomes
     two layers: LAYER (the check-ins) and LAYER_places.
     """
-    from .ingest import IngestError, Mapping, load_file
-    from .ingest.presets import PRESETS
-    from .stores.base import StoreError
+    from ..ingest import IngestError, Mapping, load_file
+    from ..ingest.presets import PRESETS
+    from ..stores.base import StoreError
 
     conf = settings(db=db)
     mapping = (PRESETS[preset] if preset else Mapping()).merged(
@@ -173,7 +173,7 @@ def serve(db, host, port, workers, threads, dev):
     conf = settings(db=db, host=host, port=port, workers=workers, threads=threads)
     store = _store(conf.db)  # fail here, with a message, rather than in every worker
     store.close()
-    from .app import create_app
+    from ..app import create_app
 
     if dev:
         on_loopback = _loopback(conf.host)
@@ -201,13 +201,13 @@ def serve(db, host, port, workers, threads, dev):
 @click.pass_context
 def analyze(ctx, name, layer, bbox, days, hours, out, db):
     """Run an analysis and write its result; analysis parameters as --NAME VALUE."""
-    from .analyze_cli import run_analysis
+    from .analyze import run_analysis
 
     run_analysis(ctx, settings(db=db), name, layer, bbox, days, hours, out, Bar, CliError)
 
 
 def _store(db):
-    from .stores import StoreError, open_store
+    from ..stores import StoreError, open_store
 
     conf = settings(db=db)
     try:

@@ -1,4 +1,4 @@
-"""Progress events, Server-Sent Events framing and cancellation.
+"""Progress events of long work, their stream, and cancellation.
 
 Long work takes a :class:`Progress` and calls it now and then with a status
 line. Each call is also a cancellation point: when the client has gone away
@@ -12,9 +12,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
-import orjson
-
-HEARTBEAT = 1.0  # seconds between keep-alive comments while work runs
+from .sse import comment, frame
 
 
 class Cancelled(Exception):
@@ -56,15 +54,8 @@ class Progress:
         return self._cancelled.is_set()
 
 
-def sse(event: str | None, data: Any) -> bytes:
-    """One Server-Sent Event; `data` is JSON unless it is already a string."""
-    body = data if isinstance(data, str) else orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    head = f"event: {event}\n" if event else ""
-    return (head + "".join(f"data: {line}\n" for line in body.split("\n")) + "\n").encode()
-
-
 def stream(work: Callable[[Progress], Any], on_error: Callable[[BaseException], dict],
-           time_limit: float | None = None) -> Iterator[bytes]:
+           time_limit: float | None = None, heartbeat: float = 10.0) -> Iterator[bytes]:
     """Run `work` in a thread and yield its progress, then a result or error event.
 
     If the consumer stops iterating (the client disconnected and the server
@@ -82,14 +73,14 @@ def stream(work: Callable[[Progress], Any], on_error: Callable[[BaseException], 
     thread = threading.Thread(target=run, name="citystack-work", daemon=True)
     thread.start()
     try:
-        yield b": started\n\n"
+        yield comment("started")
         while True:
             try:
-                kind, payload = events.get(timeout=HEARTBEAT)
+                kind, payload = events.get(timeout=heartbeat)
             except queue.Empty:
-                yield b": working\n\n"  # a write to a closed socket ends the stream
+                yield comment("working")  # a write to a closed socket ends the stream
                 continue
-            yield sse(kind, payload)
+            yield frame(kind, payload)
             if kind != "progress":
                 return
     finally:

@@ -7,13 +7,13 @@ import os
 
 import orjson
 
-from . import checks
-from .analyses import registry
-from .checks import BadParam
-from .analyses.export import to_geojson
-from .analyses.runner import Runner
-from .progress import Progress, TimeLimit
-from .stores import StoreError, View, open_store
+from .. import checks
+from ..analyses import registry
+from ..checks import BadParam
+from .export import to_geojson
+from ..analyses.runner import Runner
+from ..events.progress import Progress, TimeLimit
+from ..stores import StoreError, View, open_store
 
 FORMATS = (".json", ".geojson", ".png")
 

@@ -27,7 +27,7 @@ from typing import Callable
 
 import psycopg
 
-from ..broadcast import Broadcaster
+from .broadcast import Broadcaster
 
 STATUS_CHANNEL = "citystack_status"
 VERSION_CHANNEL = "citystack_version"

@@ -11,6 +11,8 @@ import collections
 import threading
 from typing import Iterator
 
+from .sse import comment, frame
+
 QUEUE_SIZE = 100
 
 
@@ -70,12 +72,9 @@ def event_stream(hub: Broadcaster, heartbeat: float = 10.0) -> Iterator[bytes]:
     (a write to a closed connection ends the generator and unsubscribes)."""
     sub = hub.subscribe()
     try:
-        yield b": connected\n\n"
+        yield comment("connected")
         while True:
             line = sub.get(heartbeat)
-            if line is None:
-                yield b": keep-alive\n\n"
-            else:
-                yield "".join(f"data: {part}\n" for part in line.split("\n")).encode() + b"\n"
+            yield comment("keep-alive") if line is None else frame(None, line)
     finally:
         sub.close()

@@ -6,7 +6,7 @@ import gc
 
 from gunicorn.app.base import BaseApplication
 
-from .settings import Settings
+from ..settings import Settings
 
 
 class _Gunicorn(BaseApplication):
@@ -34,7 +34,7 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .app import create_app
+        from ..app import create_app
 
         return create_app(self.settings)
 
@@ -53,7 +53,7 @@ def _close_store(server, worker) -> None:
     """Close the database and hand the frozen objects back to the collector before
     the interpreter goes: DuckDB objects left alive at exit make its bindings print
     pages of (harmless) leak warnings."""
-    from .state import state
+    from ..state import state
 
     with worker.wsgi.app_context():
         state().store.close()

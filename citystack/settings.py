@@ -38,6 +38,9 @@ class Settings:
     classic_layer: str = "listings"
     classic_name_field: str = "name"
     classic_price_field: str = "price"
+    # A check-in classic layer: answer only the places of exactly this category
+    # (and the links between two of them); empty: every place.
+    classic_category: str = ""
     # PostgreSQL: connections per process, seconds to wait for one, and the
     # primary's URL when CITYSTACK_DB names a read replica (for LISTEN/NOTIFY).
     pg_pool: int = 10

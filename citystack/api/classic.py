@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 from flask import Blueprint, Response, request
 
-from ..analyses.heatmap import density
 from ..analyses.interpolate import fit_surface
-from ..analyses.pixels import PixelGrid
+from ..analyses.pixels import PixelGrid, heat
 from .. import checks
 from ..checks import BadParam
 from ..state import state as shared_state
@@ -40,7 +39,7 @@ def get_data():
     status("starting data query...")
     try:
         if info.kind == "checkins":
-            out = checkin_collection(db, info, view)
+            out = checkin_collection(db, info, view, conf.classic_category)
             status(f"{len(out['features'])} places with links, {len(out['lines'])} lines")
             return json_response(out)
         name_f, price_f = info.field(conf.classic_name_field).name, info.field(conf.classic_price_field).name
@@ -70,10 +69,14 @@ def _analysis_request(args):
 
 
 def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -> list[dict]:
-    """The 2015 analysis: a heat map of the points, or an interpolated price surface."""
-    x, y = grid.proj.forward(cols["lon"], cols["lat"])
+    """The 2015 analysis: a heat map of the points (the 2015 kernel, stretched
+    from minimum to maximum), or an interpolated price surface. A view with no
+    width or height covers no ground: its analysis is an empty list."""
+    if grid.empty:
+        return []
     if kind == "heatmap":
-        return grid.cells(density(x, y, None, grid.x, grid.y, grid.cell_m))
+        return grid.cells(heat(grid, cols["lon"], cols["lat"]), "range")
+    x, y = grid.proj.forward(cols["lon"], cols["lat"])
     price = np.asarray(cols[price_field], dtype=float)
     if np.isfinite(price).sum() < 10:
         return grid.cells(np.full((grid.ny, grid.nx), np.nan))
@@ -83,18 +86,24 @@ def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -
     return grid.cells(surface, "range")
 
 
-def checkin_collection(db, info, view) -> dict:
+def checkin_collection(db, info, view, category: str = "") -> dict:
     """As the 2015 check-in server: places in view with at least one link (more
-    than one shared user), scored by their number of links, and the links."""
+    than one shared user), scored by their number of links, and the links.
+    With a `category`, only places of exactly that category and the links
+    between two of them (the 2015 weibo server kept only ``Food/Drinks``)."""
     pairs = db.covisits(info.name, view, 2)
     a, b = pairs["a"].tolist(), pairs["b"].tolist()
-    ids = sorted(set(a) | set(b))
     places = {}
-    if ids:
+    if a:
         cols = db.columns(info.places, View(bbox=view.bbox), ["id", "lon", "lat", "name", "category"])
         places = {pid: (lat, lon, name, cat) for pid, lon, lat, name, cat in
                   zip(cols["id"].tolist(), cols["lon"].tolist(), cols["lat"].tolist(),
                       cols["name"].tolist(), cols["category"].tolist())}
+    if category:
+        kept = {pid for pid, place in places.items() if place[3] == category}
+        pairs_kept = [(p, q) for p, q in zip(a, b) if p in kept and q in kept]
+        a, b = [p for p, _ in pairs_kept], [q for _, q in pairs_kept]
+    ids = sorted(set(a) | set(b))
     score: dict = {}
     for p, q in zip(a, b):
         score[p] = score.get(p, 0) + 1

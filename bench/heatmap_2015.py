@@ -2,9 +2,11 @@
 
 Each point is snapped to its grid cell, then a Python double loop adds a
 Gaussian ``2 * exp(-d^2 / (2 c^2))`` (d in cells) to every cell within
-`spread` cells of it, and the grid is finally remapped to 0..1. In 2015
-c was 5 cells and spread 15 (three c); here c is the bandwidth in cells and
-spread three of it, so that both codes draw the same map. It is plain Python
+`spread` cells of it, and the grid is finally remapped to 0..1. The 2015
+route used c = 6 cells and spread = 12 (the classic route reproduces that:
+analyses/pixels.py, tested against tests/classic2015.py); here c is the
+bandwidth in cells and spread three of it, so that this code and the heatmap
+analysis draw the same map for the speed ratio. It is plain Python
 on purpose, lists and ``math.exp``, as it was: only the benchmark uses it.
 """
 

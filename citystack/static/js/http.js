@@ -29,15 +29,20 @@ export function url(path, params) {
   return q ? path + '?' + q : path;
 }
 
+// What an error body (JSON answer or `error` event) says, else `fallback`.
+function detail(body, fallback) {
+  return (body && (body.detail || body.error)) || fallback;
+}
+
 async function failure(response) {
-  let detail = response.statusText || 'request failed';
+  let body = null;
   try {
-    const body = await response.json();
-    detail = body.detail || body.error || detail;
+    body = await response.json();
   } catch (e) {
-    // not JSON: keep the status text
+    // not JSON: say the status text
   }
-  return new ApiError(detail + ' (' + response.status + ')', response.status);
+  const text = detail(body, response.statusText || 'request failed');
+  return new ApiError(text + ' (' + response.status + ')', response.status);
 }
 
 export async function getJSON(path, params, signal) {
@@ -73,8 +78,7 @@ export async function stream(path, params, {signal, onProgress} = {}) {
         } else if (event.type === 'result') {
           return event.data;
         } else if (event.type === 'error') {
-          const data = event.data || {};
-          throw new ApiError(data.detail || data.error || 'the server failed', data.status);
+          throw new ApiError(detail(event.data, 'the server failed'), (event.data || {}).status);
         }
       }
       scanned = Math.max(0, buffer.length - 1);

@@ -34,12 +34,12 @@ const viewTask = new Task(status);
 const analysisTask = new Task(status);
 let overlays = null;
 
-// What the page shows: the view's layer, colour field and time filter (the map holds the bbox).
+// What the view asks for: a layer, a colour field and a time filter; the map holds the bbox.
 const state = {
   layer: null, // the chosen layer's description
-  field: '',
+  field: '', // '' when the layer has no numeric field
   time: {}, // {days, hours} of check-in layers
-  timer: null,
+  timer: null, // the update on move that waits for the map to stop
   quiet: false, // moves made by the page itself do not trigger updates
 };
 

@@ -15,8 +15,7 @@ export class Overlays {
     this.legendEl = legendEl;
     this.tooltip = tooltip;
     this.layer = null;
-    this.kind = null;
-    this.hovering = false;
+    this.clear();
     map.createPane(PANE).style.zIndex = 450;
     map.on('click', () => {
       if (this.kind === 'network' && this.layer.focus !== null) this.layer.setFocus(null);

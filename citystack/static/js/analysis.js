@@ -1,74 +1,55 @@
 // The menu's analysis section: the analyses the server declares, controls
 // built from their parameter declarations, and the results box.
 
-import {formatCount, formatValue} from './legend.js';
+import {byId, clear, el, fill, input, labelFor, option} from './dom.js';
+import {fieldNames} from './fields.js';
+import {countOf, formatCount, formatValue, labelText} from './format.js';
 
-const $ = (id) => document.getElementById(id);
+const given = (v) => v !== null && v !== undefined;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function option(value, text) {
-  const o = document.createElement('option');
-  o.value = value;
-  o.textContent = text;
-  return o;
-}
-
-function labelText(name) {
-  return name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
-}
-
-// One control for one parameter declaration: {name, type, default, min, max, choices, help, numeric}.
-function control(param, layer) {
-  const id = 'param-' + param.name;
-  const wrap = el('div', 'control param');
-  let input;
-  if (param.type === 'bool') {
-    wrap.classList.add('check-control');
-    input = el('input');
-    input.type = 'checkbox';
-    input.checked = Boolean(param.default);
-  } else if (param.type === 'choice' || param.type === 'field') {
-    input = el('select');
+// The input of one parameter declaration: {name, type, default, min, max, choices, help, numeric}.
+function paramInput(param, layer) {
+  if (param.type === 'bool') return input('checkbox', {checked: Boolean(param.default)});
+  if (param.type === 'choice' || param.type === 'field') {
+    const select = el('select');
     let values = param.choices || [];
     if (param.type === 'field') {
-      values = layer.fields.filter((f) => f.type === 'number' || param.numeric === false).map((f) => f.name);
-      if (param.default === null || param.default === undefined) input.append(option('', '(none)'));
+      values = fieldNames(layer, param.numeric !== false);
+      if (!given(param.default)) select.append(option('', '(none)'));
     }
-    for (const v of values) input.append(option(v, v));
-    if (param.default !== null && param.default !== undefined && values.includes(param.default)) {
-      input.value = param.default;
-    }
-  } else {
-    input = el('input');
-    if (param.type === 'int' || param.type === 'float') {
-      input.type = 'number';
-      input.step = param.type === 'int' ? '1' : 'any';
-      if (param.min !== undefined) input.min = param.min;
-      if (param.max !== undefined) input.max = param.max;
-      input.inputMode = param.type === 'int' ? 'numeric' : 'decimal';
-    } else {
-      input.type = 'text';
-    }
-    if (param.default !== null && param.default !== undefined) input.value = param.default;
-    else input.placeholder = 'auto';
+    select.append(...values.map((v) => option(v, v)));
+    if (given(param.default) && values.includes(param.default)) select.value = param.default;
+    return select;
   }
-  input.id = id;
-  input.name = param.name;
-  input.dataset.type = param.type;
-  const label = el('label', '', labelText(param.name));
-  label.htmlFor = id;
-  if (param.type === 'bool') wrap.append(input, label);
-  else wrap.append(label, input);
+  const number = param.type === 'int' || param.type === 'float';
+  const box = number
+    ? input('number', {step: param.type === 'int' ? '1' : 'any', inputMode: param.type === 'int' ? 'numeric' : 'decimal'})
+    : input('text');
+  if (number && param.min !== undefined) box.min = param.min;
+  if (number && param.max !== undefined) box.max = param.max;
+  if (given(param.default)) box.value = param.default;
+  else box.placeholder = 'auto';
+  return box;
+}
+
+// The labelled control of one parameter, with its help.
+function control(param, layer) {
+  const box = paramInput(param, layer);
+  box.id = 'param-' + param.name;
+  box.name = param.name;
+  box.dataset.type = param.type;
+  const label = labelFor(box, labelText(param.name));
+  const wrap = el('div', 'control param');
+  if (param.type === 'bool') {
+    wrap.classList.add('check-control');
+    wrap.append(box, label);
+  } else {
+    wrap.append(label, box);
+  }
   if (param.help) {
     const help = el('div', 'help', param.help);
-    help.id = id + '-help';
-    input.setAttribute('aria-describedby', help.id);
+    help.id = box.id + '-help';
+    box.setAttribute('aria-describedby', help.id);
     wrap.append(help);
   }
   return wrap;
@@ -77,12 +58,12 @@ function control(param, layer) {
 export class AnalysisPanel {
   // handlers: {run(), clear()}
   constructor(handlers) {
-    this.select = $('analysis');
-    this.paramsBox = $('analysis-params');
-    this.help = $('analysis-help');
-    this.results = $('results');
-    this.runButton = $('run-analysis');
-    this.clearButton = $('clear-analysis');
+    this.select = byId('analysis');
+    this.paramsBox = byId('analysis-params');
+    this.help = byId('analysis-help');
+    this.results = byId('results');
+    this.runButton = byId('run-analysis');
+    this.clearButton = byId('clear-analysis');
     this.catalogue = [];
     this.layer = null;
     this.select.addEventListener('change', () => this._build());
@@ -119,16 +100,14 @@ export class AnalysisPanel {
 
   _build() {
     const a = this.current;
-    this.paramsBox.replaceChildren();
     this.help.textContent = a ? a.description || '' : '';
-    if (!a) return;
-    for (const p of a.params || []) this.paramsBox.append(control(p, this.layer));
+    this.paramsBox.replaceChildren(...(a ? a.params || [] : []).map((p) => control(p, this.layer)));
   }
 
   valid() {
-    for (const input of this.paramsBox.querySelectorAll('input')) {
-      if (!input.checkValidity()) {
-        input.reportValidity();
+    for (const box of this.paramsBox.querySelectorAll('input')) {
+      if (!box.checkValidity()) {
+        box.reportValidity();
         return false;
       }
     }
@@ -138,9 +117,9 @@ export class AnalysisPanel {
   // The query parameters of the controls; empty ones are left to the server's defaults.
   values() {
     const out = {};
-    for (const input of this.paramsBox.querySelectorAll('input, select')) {
-      if (input.dataset.type === 'bool') out[input.name] = input.checked ? 'true' : 'false';
-      else if (input.value !== '') out[input.name] = input.value;
+    for (const box of this.paramsBox.querySelectorAll('input, select')) {
+      if (box.dataset.type === 'bool') out[box.name] = box.checked ? 'true' : 'false';
+      else if (box.value !== '') out[box.name] = box.value;
     }
     return out;
   }
@@ -151,56 +130,52 @@ export class AnalysisPanel {
   }
 
   setCleared() {
-    this.results.replaceChildren();
-    this.results.hidden = true;
+    clear(this.results);
     this.clearButton.disabled = true;
   }
 
   // What the result says, as text: input size, timing, model and metrics.
   showResult(result, drawn) {
-    const box = this.results;
-    box.replaceChildren();
+    const parts = [];
     const a = this.catalogue.find((x) => x.name === result.analysis);
     const head = el('div', 'results-title', a ? a.title : result.analysis || 'Result');
     if (result.seconds !== undefined) {
       head.append(el('span', 'muted', ' · ' + (result.cached ? 'cached' : formatValue(result.seconds) + ' s')));
     }
-    box.append(head);
-    const input = result.input;
-    if (input) {
-      const text = input.sampled
-        ? 'sampled ' + formatCount(input.used) + ' of ' + formatCount(input.count) + ' points'
-        : formatCount(input.count) + ' points in view';
-      box.append(el('div', 'results-input', text));
+    parts.push(head);
+    const used = result.input;
+    if (used) {
+      const text = used.sampled
+        ? 'sampled ' + formatCount(used.used) + ' of ' + countOf(used.count, 'point')
+        : countOf(used.count, 'point') + ' in view';
+      parts.push(el('div', 'results-input', text));
     }
     if (result.model) {
       const params = Object.entries(result.model.params || {}).map(([k, v]) => k + '=' + v).join(' ');
-      box.append(el('div', 'results-model', 'model: ' + result.model.name + (params ? ' (' + params + ')' : '')));
+      parts.push(el('div', 'results-model', 'model: ' + result.model.name + (params ? ' (' + params + ')' : '')));
     }
-    if (result.metrics) box.append(metricsTable(result.metrics, result.baseline));
-    for (const note of result.notes || []) box.append(el('div', 'results-note', String(note)));
+    if (result.metrics) parts.push(metricsTable(result.metrics, result.baseline));
+    for (const note of result.notes || []) parts.push(el('div', 'results-note', String(note)));
     if (!drawn) {
-      const pre = el('pre', 'results-json');
       const text = JSON.stringify(result, null, 1);
-      pre.textContent = text.length > 4000 ? text.slice(0, 4000) + '\n…' : text;
-      box.append(pre);
+      parts.push(el('pre', 'results-json', text.length > 4000 ? text.slice(0, 4000) + '\n…' : text));
     }
-    box.hidden = false;
+    fill(this.results, ...parts);
     this.clearButton.disabled = false;
   }
 }
 
 function metricsTable(metrics, baseline) {
   const table = el('table', 'metrics');
-  const head = el('tr');
-  for (const text of ['', 'model', baseline ? 'baseline' : null]) if (text !== null) head.append(el('th', '', text));
-  table.append(head);
+  const row = (cell, cells) => {
+    const tr = el('tr');
+    tr.append(...cells.map((text, i) => el(i ? cell : 'th', '', text)));
+    table.append(tr);
+  };
+  row('th', ['', 'model', ...(baseline ? ['baseline'] : [])]);
   for (const key of Object.keys(metrics)) {
-    const row = el('tr');
-    row.append(el('th', '', key === 'r2' ? 'R²' : key.toUpperCase()));
-    row.append(el('td', '', formatValue(metrics[key])));
-    if (baseline) row.append(el('td', '', formatValue(baseline[key])));
-    table.append(row);
+    const values = [metrics[key], ...(baseline ? [baseline[key]] : [])].map(formatValue);
+    row('td', [key === 'r2' ? 'R²' : key.toUpperCase(), ...values]);
   }
   return table;
 }

@@ -3,8 +3,8 @@
 // along with Leaflet's zoom animation and redrawn after every move.
 //
 // Positions are projected once, at zoom 0 (project0); at draw time
-// `t = {scale, dx, dy, zoom}` turns them into container pixels:
-// x * t.scale + t.dx, y * t.scale + t.dy.
+// `t = {scale, dx, dy, zoom, x(px), y(py)}` turns them into container pixels:
+// t.x(px) = px * t.scale + t.dx, t.y(py) = py * t.scale + t.dy.
 
 export const ScreenLayer = L.Layer.extend({
   options: {pane: 'overlayPane', id: '', className: ''},
@@ -47,6 +47,19 @@ export const ScreenLayer = L.Layer.extend({
     return this._map.project(L.latLng(lat, lon), 0);
   },
 
+  // Zoom-0 pixel positions of n places; at(i) is the i-th [lon, lat].
+  projectAll(n, at) {
+    const px = new Float64Array(n);
+    const py = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const [lon, lat] = at(i);
+      const p = this.project0(lon, lat);
+      px[i] = p.x;
+      py[i] = p.y;
+    }
+    return {px, py};
+  },
+
   _animateZoom(e) {
     const offset = this._map._latLngToNewLayerPoint(this._corner, e.zoom, e.center);
     L.DomUtil.setTransform(this._el, offset, this._map.getZoomScale(e.zoom));
@@ -67,9 +80,18 @@ export const ScreenLayer = L.Layer.extend({
     const centre = map.getCenter();
     const a = map.latLngToContainerPoint(centre);
     const b = map.project(centre, zoom);
-    return {scale: map.getZoomScale(zoom, 0), dx: a.x - b.x, dy: a.y - b.y, zoom};
+    const scale = map.getZoomScale(zoom, 0);
+    const dx = a.x - b.x;
+    const dy = a.y - b.y;
+    return {scale, dx, dy, zoom, x: (px) => px * scale + dx, y: (py) => py * scale + dy};
   },
 });
+
+// A container point of the map in client pixels (what the pointer and the tests use).
+export function clientPoint(map, x, y) {
+  const box = map.getContainer().getBoundingClientRect();
+  return {x: box.left + x, y: box.top + y};
+}
 
 // Subclasses implement draw(ctx, size, t).
 export const CanvasLayer = ScreenLayer.extend({
@@ -92,6 +114,19 @@ export const CanvasLayer = ScreenLayer.extend({
 
   draw() {},
 });
+
+// Add to ctx's path a disc of radius r for each of `indices` whose centre is in
+// view; drawn(i, x, y), when given, hears of each.
+export function discs(ctx, indices, {px, py}, t, size, r, drawn) {
+  for (const i of indices) {
+    const x = t.x(px[i]);
+    const y = t.y(py[i]);
+    if (x < -r || y < -r || x > size.x + r || y > size.y + r) continue;
+    if (drawn) drawn(i, x, y);
+    ctx.moveTo(x + r, y);
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+  }
+}
 
 // Subclasses implement position(svg, size, t): move their shapes to the view.
 export const SvgLayer = ScreenLayer.extend({

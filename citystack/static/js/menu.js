@@ -1,39 +1,30 @@
 // The menu's data section: layer, colour field, time filter, update controls,
 // the count of points shown, and the toggle that folds the menu on small screens.
+// It reports what the user chose to its handlers and shows what it is told.
 
-import {formatCount} from './legend.js';
+import {byId, el, input, option} from './dom.js';
+import {fieldNames} from './fields.js';
+import {formatCount, noun} from './format.js';
 
 const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
-const $ = (id) => document.getElementById(id);
-
-export function numericFields(layer) {
-  return layer.fields.filter((f) => f.type === 'number');
-}
-
-function option(value, text) {
-  const o = document.createElement('option');
-  o.value = value;
-  o.textContent = text;
-  return o;
-}
 
 export class Menu {
-  // handlers: {layer(name), colour(field), update(), filter()}
+  // handlers: {layer(name), colour(field), update(), time(params)}
   constructor(handlers) {
-    this.panel = $('panel');
-    this.layerSelect = $('layer');
-    this.colourSelect = $('colour');
-    this.moveBox = $('update-on-move');
-    this.timeBox = $('time-filter');
+    this.panel = byId('panel');
+    this.layerSelect = byId('layer');
+    this.colourSelect = byId('colour');
+    this.moveBox = byId('update-on-move');
+    this.timeBox = byId('time-filter');
     this._toggle();
-    this._timeFilter(handlers.filter);
+    this._timeFilter(() => handlers.time(this.timeParams()));
     this.layerSelect.addEventListener('change', () => handlers.layer(this.layerSelect.value));
     this.colourSelect.addEventListener('change', () => handlers.colour(this.colourSelect.value));
-    $('update').addEventListener('click', () => handlers.update());
+    byId('update').addEventListener('click', () => handlers.update());
   }
 
   _toggle() {
-    const button = $('menu-toggle');
+    const button = byId('menu-toggle');
     const set = (open) => {
       this.panel.classList.toggle('collapsed', !open);
       button.setAttribute('aria-expanded', String(open));
@@ -45,39 +36,23 @@ export class Menu {
   }
 
   _timeFilter(onChange) {
-    const days = $('days');
+    const days = byId('days');
     for (const day of DAYS) {
-      const label = document.createElement('label');
-      label.className = 'day';
-      const box = document.createElement('input');
-      box.type = 'checkbox';
-      box.value = day;
-      box.checked = true;
-      box.name = 'day';
-      box.id = 'day-' + day.toLowerCase();
-      const text = document.createElement('span');
-      text.textContent = day;
-      label.append(box, text);
+      const label = el('label', 'day');
+      label.append(input('checkbox', {name: 'day', value: day, checked: true, id: 'day-' + day.toLowerCase()}),
+        el('span', '', day));
       days.append(label);
     }
     for (const id of ['hour-from', 'hour-to']) {
-      const select = $(id);
+      const select = byId(id);
       for (let h = 0; h < 24; h++) select.append(option(String(h), String(h).padStart(2, '0') + ':00'));
     }
-    $('hour-to').value = '23';
+    byId('hour-to').value = '23';
     this.timeBox.addEventListener('change', (e) => {
       // At least one day stays on: an empty filter would show nothing.
       if (e.target.name === 'day' && !days.querySelector('input:checked')) e.target.checked = true;
       onChange();
     });
-  }
-
-  get layer() {
-    return this.layerSelect.value;
-  }
-
-  get colour() {
-    return this.colourSelect.value;
   }
 
   get updateOnMove() {
@@ -91,19 +66,17 @@ export class Menu {
     this.layerSelect.value = selected;
   }
 
-  // The layer's numeric fields in the colour select; returns the chosen one ('' when none).
+  // Show this layer: its name, its numeric fields to colour by (`wanted` if it
+  // has it), the time filter for check-ins. Returns what that chooses: {field, time}.
   setLayer(layer, wanted) {
-    const fields = numericFields(layer);
-    if (fields.length) {
-      this.colourSelect.replaceChildren(...fields.map((f) => option(f.name, f.name)));
-    } else {
-      this.colourSelect.replaceChildren(option('', '(no numeric fields)'));
-    }
-    const names = fields.map((f) => f.name);
+    this.layerSelect.value = layer.name;
+    const names = fieldNames(layer);
+    if (names.length) this.colourSelect.replaceChildren(...names.map((name) => option(name, name)));
+    else this.colourSelect.replaceChildren(option('', '(no numeric fields)'));
     this.colourSelect.value = names.includes(wanted) ? wanted : names[0] || '';
-    this.colourSelect.disabled = !fields.length;
+    this.colourSelect.disabled = !names.length;
     this.timeBox.hidden = layer.kind !== 'checkins';
-    return this.colourSelect.value;
+    return {field: this.colourSelect.value, time: this.timeParams()};
   }
 
   // {days: 'Mon,Tue', hours: '8-17'} for check-in layers; only what narrows the view.
@@ -113,14 +86,15 @@ export class Menu {
     const boxes = [...this.timeBox.querySelectorAll('input[name=day]')];
     const on = boxes.filter((b) => b.checked).map((b) => b.value);
     if (on.length && on.length < boxes.length) out.days = on.join(',');
-    const from = $('hour-from').value;
-    const to = $('hour-to').value;
+    const from = byId('hour-from').value;
+    const to = byId('hour-to').value;
     if (!(from === '0' && to === '23')) out.hours = from + '-' + to;
     return out;
   }
 
-  setCount(n, label) {
-    $('count').textContent = formatCount(n);
-    $('count-label').textContent = label;
+  // n points shown; note: what else to say, in brackets.
+  setCount(n, note) {
+    byId('count').textContent = formatCount(n);
+    byId('count-label').textContent = noun(n, 'point') + ' shown' + (note ? ' (' + note + ')' : '');
   }
 }

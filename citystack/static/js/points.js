@@ -1,8 +1,8 @@
 // The points layer: the points of the view on a canvas, coloured by a field,
 // or the bins of the view when it holds too many points; answers hit tests.
 
-import {CanvasLayer} from './layers.js';
-import {BUCKETS, MISSING, palette, quantileScale} from './legend.js';
+import {BUCKETS, MISSING, palette, quantileScale} from './colours.js';
+import {CanvasLayer, discs} from './layers.js';
 
 export function pointRadius(zoom) {
   return Math.max(1.5, Math.min(6, 2 + (zoom - 13) * 0.9));
@@ -27,16 +27,8 @@ export const PointsLayer = CanvasLayer.extend({
   // features: GeoJSON Point features; field: the numeric property that sets the colour.
   setPoints(features, field) {
     const n = features.length;
-    const px = new Float64Array(n);
-    const py = new Float64Array(n);
-    const values = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const [lon, lat] = features[i].geometry.coordinates;
-      const p = this.project0(lon, lat);
-      px[i] = p.x;
-      py[i] = p.y;
-      values[i] = field ? features[i].properties[field] : null;
-    }
+    const {px, py} = this.projectAll(n, (i) => features[i].geometry.coordinates);
+    const values = features.map((f) => (field ? f.properties[field] : null));
     const scale = field ? quantileScale(values) : null;
     // Group by colour so that each colour is one path; high values are drawn last, on top.
     const groups = Array.from({length: BUCKETS + 1}, () => []);
@@ -78,20 +70,16 @@ export const PointsLayer = CanvasLayer.extend({
     const drawn = this._drawn;
     const xs = (this._xs = new Float32Array(px.length));
     const ys = (this._ys = new Float32Array(px.length));
+    const keep = (i, x, y) => {
+      xs[i] = x;
+      ys[i] = y;
+      drawn.push(i);
+    };
     ctx.globalAlpha = 0.9;
     groups.forEach((group, g) => {
       if (!group.length) return;
       ctx.beginPath();
-      for (const i of group) {
-        const x = px[i] * t.scale + t.dx;
-        const y = py[i] * t.scale + t.dy;
-        if (x < -r || y < -r || x > size.x + r || y > size.y + r) continue;
-        xs[i] = x;
-        ys[i] = y;
-        drawn.push(i);
-        ctx.moveTo(x + r, y);
-        ctx.arc(x, y, r, 0, 2 * Math.PI);
-      }
+      discs(ctx, group, {px, py}, t, size, r, keep);
       ctx.fillStyle = g === 0 ? MISSING : palette[g - 1];
       ctx.fill();
       if (r >= 3.5) {
@@ -111,10 +99,7 @@ export const PointsLayer = CanvasLayer.extend({
     ctx.globalAlpha = 0.82;
     for (const c of this.bins.cells) {
       c.box = null;
-      const x0 = c.x0 * t.scale + t.dx;
-      const x1 = c.x1 * t.scale + t.dx;
-      const y0 = c.y0 * t.scale + t.dy;
-      const y1 = c.y1 * t.scale + t.dy;
+      const [x0, x1, y0, y1] = [t.x(c.x0), t.x(c.x1), t.y(c.y0), t.y(c.y1)];
       if (x1 < 0 || y1 < 0 || x0 > size.x || y0 > size.y) continue;
       const g = gap(c);
       c.box = [x0, y0, x1, y1];

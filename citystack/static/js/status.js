@@ -1,16 +1,16 @@
 // The status line: the latest progress message of the work that runs, "idle" when none does.
 
 export class Status {
-  constructor(el) {
-    this.el = el;
+  constructor(node) {
+    this.node = node;
     this.jobs = [];
     this.show('idle', 'idle');
   }
 
   show(text, state) {
-    this.el.textContent = text;
-    this.el.dataset.state = state;
-    this.el.title = text;
+    this.node.textContent = text;
+    this.node.dataset.state = state;
+    this.node.title = text;
     document.body.dataset.busy = this.jobs.length ? '1' : '0';
   }
 

@@ -114,9 +114,10 @@ def measure(reloads: int = 10, db: Path = OUT / "reload.duckdb") -> dict:
 def step(r) -> None:
     """The `make bench` row (bench/run.py)."""
     m = r.details["reload"] = measure()
+    last = m[f"rss_after_{m['reloads']}_reloads_mb"]
     r.row(f"Worker memory after {m['reloads']} reloads of a {N:,}-point layer, against after one (requests "
           "running between and during reloads)", "within 10%",
-          f"{m['rss_after_1_reload_mb']:.0f} -> {m[f'rss_after_{m['reloads']}_reloads_mb']:.0f} MB "
+          f"{m['rss_after_1_reload_mb']:.0f} -> {last:.0f} MB "
           f"({m['growth_pct']:+.1f}%)", abs(m["growth_pct"]) <= 10,
           f"deleted files held open at the end: {m['deleted_files_held_at_end']}; RSS per round "
           f"{[x['rss_mb'] for x in m['rounds']]} MB; {m['requests']} background requests, "

@@ -117,8 +117,8 @@ def test_a_running_query_keeps_its_generation(reloaded, monkeypatch):
     from citystack.stores import duckdb as duck
 
     db, first, second = reloaded
-    store = DuckDBStore(str(db))
-    store.count("pts", View())
+    store = DuckDBStore(str(db), memory_rows=10**6)
+    store.features("pts", View(bbox=WINDOW), None, 10)
     inside, go = threading.Event(), threading.Event()
     run = duck._Generation.run
 

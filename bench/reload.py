@@ -61,10 +61,11 @@ def windows(k: int, seed: int = 5) -> list[str]:
     """k bboxes of about 300 m around points of the layer."""
     lon, lat = city.points(N)
     pick = np.random.default_rng(seed).choice(N, k, replace=False)
-    return [f"{x - 0.002!r},{y - 0.0015!r},{x + 0.002!r},{y + 0.0015!r}" for x, y in zip(lon[pick], lat[pick])]
+    return [f"{x - 0.002!r},{y - 0.0015!r},{x + 0.002!r},{y + 0.0015!r}" for x, y in zip(lon[pick].tolist(), lat[pick].tolist())]
 
 
 def measure(reloads: int = 10, db: Path = OUT / "reload.duckdb") -> dict:
+    OUT.mkdir(parents=True, exist_ok=True)
     csv = city.write_csv(OUT / f"city_{N}_s2015.csv", N)
     for leftover in (db, Path(f"{db}.wal")):
         leftover.unlink(missing_ok=True)
@@ -89,7 +90,8 @@ def measure(reloads: int = 10, db: Path = OUT / "reload.duckdb") -> dict:
             """Requests until one is answered from the file now in place, then a round more."""
             version = session.get(srv.url + "/api/health", timeout=60).json()["data_version"]
             for bbox in boxes:
-                assert session.get(srv.url + url_of(bbox), timeout=60).status_code == 200
+                r = session.get(srv.url + url_of(bbox), timeout=60)
+                assert r.status_code == 200, r.text[:500]
             return {"rss_mb": round(rss_mb(pid), 1), "deleted_files_held": deleted_held(pid, db),
                     "data_version": version}
 

@@ -344,26 +344,41 @@ def test_a_pair_is_not_broken_without_replace(any_db, tmp_path):
     assert layer_counts(any_db) == {"visits": 200, "visits_places": 30, "shops": 200, "shops_places": places}
 
 
-def test_one_load_at_a_time(any_db, tmp_path):
-    """A second write while one runs is refused at once, the database untouched."""
+def test_one_load_at_a_time_duckdb(tmp_path):
+    """A second write of a DuckDB file while one runs is refused at once, the file untouched."""
     import fcntl
 
-    small = write_points(tmp_path / "s.csv", 10)
-    citystack("load", small, "--layer", "pts", "--db", any_db)
-    before = state(any_db)
-    if isinstance(any_db, Path):
-        holder = open(f"{any_db}.lock", "a+")
+    db, small = tmp_path / "one.duckdb", write_points(tmp_path / "s.csv", 10)
+    citystack("load", small, "--layer", "pts", "--db", db)
+    before = digest(db)
+    with open(f"{db}.lock", "a+") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)
-    else:
-        holder = psycopg.connect(any_db, autocommit=True)
-        holder.execute("SELECT pg_advisory_lock(%s)", [0x63697479])
+        proc = citystack("load", small, "--layer", "other", "--db", db, check=False)
+    assert proc.returncode == 2 and "another citystack command is writing" in proc.stderr
+    assert digest(db) == before and set(layer_counts(db)) == {"pts"}
+
+
+def test_loads_take_turns_postgis(fresh_pg, tmp_path):
+    """A load waits while another holds the write lock, and lands after it."""
+    url, small = fresh_pg, write_points(tmp_path / "s.csv", 10)
+    citystack("load", small, "--layer", "pts", "--db", url)
+    before = pg_snapshot(url)
+    holder = psycopg.connect(url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", [0x63697479])
     try:
-        proc = citystack("load", small, "--layer", "other", "--db", any_db, check=False)
+        proc = subprocess.Popen(CLI + ["load", str(small), "--layer", "other", "--db", url],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not holder.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                 "AND NOT granted").fetchone()[0]:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        assert pg_snapshot(url) == before  # waiting, nothing written
     finally:
         holder.close()
-    assert proc.returncode == 2 and "another citystack command is writing" in proc.stderr
-    assert state(any_db) == before
-    assert set(layer_counts(any_db)) == {"pts"}
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert set(layer_counts(url)) == {"pts", "other"}
 
 
 def test_load_file_refuses_in_process_too(tmp_path):

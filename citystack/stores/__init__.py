@@ -24,7 +24,8 @@ def open_writer(db: str):
     """A context manager giving a :class:`staging.Staging` to build layers in (a DuckDB
     connection, the layers the database holds, ``publish``); what it builds lands in
     the database, whole, when the block succeeds, and nothing does when it fails. One
-    write at a time: a second is refused with a StoreError while one runs."""
+    write at a time: on a DuckDB file a second is refused (StoreError) while one
+    runs; on PostgreSQL it waits its turn."""
     if is_postgres(db):
         from .postgis_writer import write_database
     else:

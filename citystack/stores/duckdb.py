@@ -63,8 +63,10 @@ class DuckDBStore(SQLStore):
         with self._lock:
             gen = self._gen
             if gen is None or gen.key != key:
-                retired, gen = gen, _Generation(self.path, key)
-                self._gen = gen
+                key = _file_key(self.path)  # again: another thread may have opened a newer file meanwhile
+                if gen is None or gen.key != key:
+                    retired, gen = gen, _Generation(self.path, key)
+                    self._gen = gen
             gen.users += 1
         if retired is not None:
             self._retire(retired)

@@ -1,7 +1,8 @@
 """Writing to PostGIS: layers built in DuckDB, copied over in one transaction.
 
-A write holds a session advisory lock for its whole length (one write at a
-time, as with a DuckDB file; a second is refused, not queued), builds its
+A write holds a session advisory lock for its whole length (writes take
+turns: a second waits for the first to end; the layers it finds in the
+database then stay as they are until it has landed), builds its
 layers in an in-memory DuckDB (stores/staging.py, the same code as for a
 DuckDB file) and, when the block succeeds, lands them all in one PostgreSQL
 transaction. Each layer goes into a new table: DuckDB writes it as CSV into
@@ -27,7 +28,7 @@ import psycopg
 
 from ..events.pgnotify import VERSION_CHANNEL, _first_line
 from .base import StoreError, StoreUnavailable, quote, table_name
-from .postgis import CONNECT, LAYER_COLUMNS, _describe
+from .postgis import CONNECT, LAYER_COLUMNS
 from .staging import META_DDL, Staging, prior_layers, staged_layers
 
 TEXT_C = 'text COLLATE "C"'  # bytewise, as DuckDB compares text, whatever the database's locale
@@ -59,9 +60,7 @@ def write_database(url: str) -> Iterator[Staging]:
         pg = psycopg.connect(url, autocommit=True, **CONNECT)
     try:
         with _pg_errors():
-            if not pg.execute("SELECT pg_try_advisory_lock(%s)", [WRITE_LOCK]).fetchone()[0]:
-                raise StoreError(f"another citystack command is writing {_describe(url)}; "
-                                 "try again when it has finished")
+            pg.execute("SELECT pg_advisory_lock(%s)", [WRITE_LOCK])
             listed = pg.execute("SELECT to_regclass('citystack_layers') IS NOT NULL").fetchone()[0]
             existing = prior_layers(pg.execute("SELECT name, kind, count, places, loaded_at FROM citystack_layers")
                                     .fetchall() if listed else [])

@@ -1,5 +1,6 @@
 """`make bench`: import, features API latency and throughput on DuckDB and, side by side
-on the same points and windows, on PostGIS; analyses; writes bench/RESULTS.md.
+on the same points and windows, on PostGIS; analyses; a worker's memory over reloads
+(bench/reload.py); writes bench/RESULTS.md.
 
 Everything talks to 127.0.0.1 only, every step is bounded in time, servers and the
 throwaway PostgreSQL cluster (tests/pgcluster.py) are stopped on the way out. Work
@@ -24,6 +25,7 @@ import analysis  # noqa: E402
 import city  # noqa: E402
 import common  # noqa: E402
 import pgcluster  # noqa: E402
+import reload  # noqa: E402
 import web  # noqa: E402
 from common import OUT, ROOT, Server  # noqa: E402
 from report import Report  # noqa: E402
@@ -266,6 +268,7 @@ def main() -> int:
         r.step("Heat map (1M points; vs 2015 at 10k)", "≤ 200 ms; ≥ 100x", heatmap)
         r.step("Network, whole Foursquare file, HTTP", "≤ 2 s", network)
         r.step("Interpolate (svr), 10,000 points, HTTP event stream", "≤ 10 s", interpolate)
+        r.step("Worker memory over 10 reloads of a 1,000,000-point layer", "within 10%", reload.step)
     except TimeUp as exc:
         r.notes.append(f"Stopped early: {exc}.")
     finally:

@@ -1,7 +1,8 @@
 """The analyses' numbers against references computed the slow, obvious way.
 
-No store and no server: the pure functions of each analysis module, and the
-registered analyses run on a stand-in for ``registry.Input``.
+No server: the pure functions of each analysis module, the registered analyses
+run on a stand-in for ``registry.Input``, and a small DuckDB store for the one
+computation done in SQL (the network's co-visits).
 """
 
 from __future__ import annotations
@@ -330,10 +331,30 @@ def brute_force_pairs(users, places, min_shared):
     return out
 
 
-@pytest.mark.parametrize("min_shared", [1, 2, 3])
-def test_covisits_equal_brute_force(min_shared):
+@pytest.fixture(scope="module")
+def visits_store(tmp_path_factory):
+    """visits() as a check-in layer of a DuckDB store."""
+    from citystack.stores import open_store, open_writer
+
     users, places = visits()
-    a, b, w = network_mod.covisits(users, places, min_shared)
+    path = str(tmp_path_factory.mktemp("covisits") / "v.duckdb")
+    rows = ", ".join("(?, ?, ?)" for _ in users)
+    values = [v for k, (u, p) in enumerate(zip(users, places)) for v in (k, u, p)]
+    with open_writer(path) as staging:
+        staging.publish("visits", "checkins", "SELECT k AS id, 114.0 + k / 1000 AS lon, 22.5 AS lat, u AS \"user\", "
+                        f"p AS place, 0 AS day, 12 AS hour FROM (VALUES {rows}) v(k, u, p)", values)
+    store = open_store(path)
+    yield store, users, places
+    store.close()
+
+
+@pytest.mark.parametrize("min_shared", [1, 2, 3])
+def test_covisits_equal_brute_force(visits_store, min_shared):
+    from citystack.stores import View
+
+    store, users, places = visits_store
+    pairs = store.covisits("visits", View(), min_shared)
+    a, b, w = pairs["a"], pairs["b"], pairs["weight"]
     ref = brute_force_pairs(users, places, min_shared)
     assert dict(zip(zip(a.tolist(), b.tolist()), w.tolist())) == ref
     assert list(zip(a.tolist(), b.tolist())) == sorted(ref)  # ordered by a, b with a < b

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from citystack.stores import View
-from citystack.stores.duckdb import DuckDBStore, publish_layer, write_database
+from citystack.stores import View, open_writer
+from citystack.stores.duckdb import DuckDBStore
 from citystack.stores.pointindex import MAX_CANDIDATES, PointIndex
 
 N = 3000
@@ -21,11 +21,11 @@ N = 3000
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("pointindex") / "db.duckdb")
-    with write_database(path) as con:
+    with open_writer(path) as staging:
         # A lattice (many points share a longitude or latitude, so windows can
         # have edges exactly on points), a stack of 50 points on one spot, and
         # NULLs in every property column.
-        publish_layer(con, "pts", "points", f"""
+        staging.publish("pts", "points", f"""
             SELECT range AS id,
                    (CASE WHEN range < 50 THEN -73.95 ELSE -74.0 + (range % 60) * 0.001 END)::DOUBLE AS lon,
                    (CASE WHEN range < 50 THEN 40.72 ELSE 40.7 + (range // 60) * 0.0007 END)::DOUBLE AS lat,
@@ -33,7 +33,7 @@ def stores(tmp_path_factory):
                    CASE WHEN range % 11 = 0 THEN NULL ELSE (range * 37) % 500 END AS price,
                    CASE WHEN range % 13 = 0 THEN NULL ELSE range % 5 END AS rooms
             FROM range({N})""")
-        publish_layer(con, "one", "points", "SELECT 1 AS id, 114.06::DOUBLE AS lon, 22.54::DOUBLE AS lat, 'x' AS name")
+        staging.publish("one", "points", "SELECT 1 AS id, 114.06::DOUBLE AS lon, 22.54::DOUBLE AS lat, 'x' AS name")
     plain, indexed = DuckDBStore(path), DuckDBStore(path, memory_rows=10 * N)
     yield plain, indexed
     plain.close()

@@ -212,16 +212,14 @@ def test_columns_match_and_samples_are_reproducible(stores):
 
 def test_text_values_survive_the_copy(dbs):
     """What CSV could get wrong: empty text against NULL, quotes, separators, backslashes."""
-    from citystack.stores import open_store
-    from citystack.stores.duckdb import publish_layer
-    from citystack.stores.postgis import write_database
+    from citystack.stores import open_store, open_writer
 
     _, _, url = dbs
     texts = ["", None, 'a "b"', "x\ny", "\\N", "\\", ",", "Zürich ✓", " padded ", "NULL", "\\.", "x\n\\.\ny"]
     values = ", ".join(f"({i}, ?)" for i in range(len(texts)))
-    with write_database(url) as con:
-        publish_layer(con, "texts", "points", f"SELECT i AS id, -74.0 + i / 100 AS lon, 40.7 AS lat, t AS name, "
-                                              f"CAST(i AS DOUBLE) / 3 AS third FROM (VALUES {values}) v(i, t)", texts)
+    with open_writer(url) as staging:
+        staging.publish("texts", "points", f"SELECT i AS id, -74.0 + i / 100 AS lon, 40.7 AS lat, t AS name, "
+                                           f"CAST(i AS DOUBLE) / 3 AS third FROM (VALUES {values}) v(i, t)", texts)
     store = open_store(url)
     try:
         got = store.columns("texts", View(), ["id", "name", "third"])
@@ -288,16 +286,15 @@ def test_bad_file_leaves_database_unchanged(dbs):
 def test_failure_during_copy_rolls_everything_back(dbs):
     """The second layer of a load fails inside PostgreSQL's COPY (text with a NUL
     byte): the first, already copied, is rolled back with it."""
-    from citystack.stores.duckdb import publish_layer
-    from citystack.stores.postgis import write_database
+    from citystack.stores import open_writer
 
     _, _, url = dbs
     before = snapshot(url)
     with pytest.raises(StoreError, match="could not write to PostgreSQL"):
-        with write_database(url) as con:
-            publish_layer(con, "small", "points", "SELECT range AS id, -74.0 AS lon, 40.7 AS lat FROM range(10)")
-            publish_layer(con, "zz_bad", "points", "SELECT 1 AS id, -74.0 AS lon, 40.7 AS lat, "
-                                                   "'a' || chr(0) || 'b' AS name")
+        with open_writer(url) as staging:
+            staging.publish("small", "points", "SELECT range AS id, -74.0 AS lon, 40.7 AS lat FROM range(10)")
+            staging.publish("zz_bad", "points", "SELECT 1 AS id, -74.0 AS lon, 40.7 AS lat, "
+                                                "'a' || chr(0) || 'b' AS name")
     assert snapshot(url) == before
 
 

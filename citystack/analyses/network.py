@@ -3,8 +3,7 @@
 Two places are linked when at least `min_shared` distinct users checked in
 at both (in the view, on the chosen days and hours); the link's weight is
 that number. The store finds the pairs in one set-based query
-(``covisits``); :func:`covisits` here is the same computation in numpy, for
-stores without it and for tests. Per place the result gives its links,
+(``Store.covisits``). Per place the result gives its links,
 weighted degree and betweenness centrality (how often it lies on shortest
 paths between other places: the "bridges" between neighbourhoods).
 """
@@ -30,34 +29,13 @@ from .registry import Param, analysis
 def network(data, params, progress):
     min_shared = params["min_shared"]
     progress("finding places that share users", 0.05)
-    if hasattr(data.store, "covisits"):
-        pairs = data.store.covisits(data.layer.name, data.view, min_shared)
-        a, b, weight = pairs["a"], pairs["b"], pairs["weight"]
-    else:
-        cols = data.store.columns(data.layer.name, data.view, ["user", "place"])
-        a, b, weight = covisits(cols["user"], cols["place"], min_shared)
+    pairs = data.store.covisits(data.layer.name, data.view, min_shared)
+    a, b, weight = pairs["a"], pairs["b"], pairs["weight"]
     progress(f"{len(a)} links; reading their places", 0.2)
     wanted = set(np.asarray(a).tolist()) | set(np.asarray(b).tolist())
     out = build_network(a, b, weight, _places(data, wanted), progress)
     out.update(kind="network", min_shared=min_shared, input=data.info())
     return out
-
-
-def covisits(users, places, min_shared=2):
-    """Pairs of places (a < b) shared by at least `min_shared` distinct users:
-    arrays a, b (place ids as strings) and weight, ordered by a, b."""
-    users = np.asarray(users).astype(str)
-    places = np.asarray(places).astype(str)
-    ids, place_code = np.unique(places, return_inverse=True)  # sorted: code order = id order
-    _, user_code = np.unique(users, return_inverse=True)
-    visits = sparse.csr_matrix((np.ones(len(places)), (user_code.ravel(), place_code.ravel())),
-                               shape=(int(user_code.max(initial=-1)) + 1, len(ids)))
-    visits.data[:] = 1.0  # distinct (user, place): repeat check-ins count once
-    shared = sparse.triu(visits.T @ visits, k=1).tocoo()
-    keep = shared.data >= min_shared
-    a, b, w = shared.row[keep], shared.col[keep], shared.data[keep]
-    order = np.lexsort((b, a))
-    return ids[a[order]].astype(object), ids[b[order]].astype(object), np.rint(w[order]).astype(np.int64)
 
 
 def build_network(a, b, weight, places: dict, progress=None) -> dict:

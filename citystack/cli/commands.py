@@ -110,12 +110,16 @@ def init(db, sample, seed, force):
 @click.option("--place", help="Check-ins: place column.")
 @click.option("--category", help="Check-ins: place category column.")
 @click.option("--skip-invalid", is_flag=True, help="Load the rows with valid coordinates and report the rest.")
+@click.option("--replace", is_flag=True, help="Replace layers of another pair too: a check-in layer's places "
+                                               "layer, or a layer of its own named LAYER_places.")
 @db_option
-def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, category, skip_invalid, db):
+def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, category, skip_invalid, replace, db):
     """Import a CSV, GeoJSON or Parquet file as a layer.
 
     A check-in file (with --user and --place, or --preset foursquare) becomes
-    two layers: LAYER (the check-ins) and LAYER_places.
+    two layers: LAYER (the check-ins) and LAYER_places. A layer of the same
+    name is replaced (the report says so); one that belongs to another
+    check-in layer's pair only with --replace.
     """
     from ..ingest import IngestError, Mapping, load_file
     from ..ingest.presets import PRESETS
@@ -128,7 +132,7 @@ def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, cat
         raise CliError("check-ins need both --user and --place")
     try:
         with Bar(f"loading {os.path.basename(file)}") as bar:
-            report = load_file(conf.db, file, layer, mapping, skip_invalid, bar)
+            report = load_file(conf.db, file, layer, mapping, skip_invalid, bar, replace=replace)
     except (IngestError, StoreError) as exc:
         raise CliError(f"{exc}\nnothing was changed in {conf.db}") from None
     click.echo(f"read {report.rows} rows from {file} ({report.format})")

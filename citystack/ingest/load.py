@@ -1,8 +1,12 @@
 """Load one file into the database as a layer (or, for check-ins, two).
 
-The whole import runs in one write of the database (see
-``stores.duckdb.write_database``): a bad file raises before anything is
-moved into place, so the database is left exactly as it was.
+The whole import runs in one write of the database (``stores.open_writer``):
+a bad file raises before anything is moved into place, so the database is
+left exactly as it was. A check-in layer X comes with its places layer
+X_places; a load that would break such a pair (a file of its own loaded as
+X_places, or a check-in layer X whose X_places is a layer of its own) is
+refused unless asked for with ``replace``. The report says which layers a
+load replaced.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from ..stores.base import DAYS, LAYER_NAME, quote
 from ..stores import open_writer
-from ..stores.duckdb import NUMERIC_TYPES, publish_layer
+from ..stores.base import DAYS, LAYER_NAME, quote
+from ..stores.staging import NUMERIC_TYPES, Prior
 from .presets import LAT_NAMES, LON_NAMES, Mapping
 from .readers import ReadError, detect_format, stage
 
@@ -36,7 +40,9 @@ class Report:
 
 
 def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip_invalid: bool = False,
-              progress: Callable[[str, float], None] = lambda m, f: None) -> Report:
+              progress: Callable[[str, float], None] = lambda m, f: None, replace: bool = False) -> Report:
+    """Load `path` as `layer` (and `layer`_places, for check-ins). `replace`: go on
+    even where that breaks another layer's pair (see the module)."""
     if not LAYER_NAME.match(layer):
         raise IngestError(f"invalid layer name {layer!r}: use lower-case letters, digits and _ "
                           "(starting with a letter, at most 48)")
@@ -44,9 +50,13 @@ def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip
     try:
         report.format = detect_format(path)
         progress(f"reading {os.path.basename(path)}", 0.05)
-        with open_writer(db) as con:
-            columns = dict(stage(con, path, report.format))
-            _import(con, columns, path, layer, mapping, skip_invalid, report, progress)
+        with open_writer(db) as staging:
+            pair = _pair(layer, mapping)
+            if not replace:
+                _check_pair(staging.existing, pair)
+            columns = dict(stage(staging.con, path, report.format))
+            _import(staging, columns, path, layer, mapping, skip_invalid, report, progress)
+            report.notes += _replaced(staging.existing, pair, [item["name"] for item in report.layers])
             progress("writing the database", 0.9)
     except ReadError as exc:
         raise IngestError(str(exc)) from None
@@ -54,7 +64,60 @@ def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip
     return report
 
 
-def _import(con, columns, path, layer, mapping, skip_invalid, report, progress):
+def _pair(layer: str, mapping: Mapping) -> dict[str, str]:
+    """The layers a load writes, each with the layer whose pair it belongs to."""
+    if not mapping.checkins:
+        return {layer: layer}
+    places = f"{layer}_places"
+    if not LAYER_NAME.match(places):
+        raise IngestError(f"layer name {layer!r} is too long for its places layer")
+    return {layer: layer, places: layer}
+
+
+def _owners(existing: dict[str, Prior]) -> dict[str, str]:
+    """Each existing layer's pair: the check-in layer for a places layer, else itself."""
+    owners = {name: name for name in existing}
+    owners.update({p.places: p.name for p in existing.values() if p.places in existing})
+    return owners
+
+
+def _check_pair(existing: dict[str, Prior], pair: dict[str, str]) -> None:
+    """Refuse to write a layer that belongs to another layer's pair, or to take a layer
+    of its own as this load's places layer."""
+    owners = _owners(existing)
+    for name, owner in pair.items():
+        was = owners.get(name, owner)
+        if was == owner:
+            continue
+        if was != name:
+            why = (f"layer {name!r} is the places layer of check-in layer {was!r}; "
+                   "loading this file there would break that pair")
+        else:
+            why = (f"check-in layer {owner!r} keeps its places in layer {name!r}, but {name!r} is a layer "
+                   f"of its own ({_described(existing[name])})")
+        raise IngestError(f"{why}: choose another --layer, or give --replace to replace it anyway")
+
+
+def _replaced(existing: dict[str, Prior], pair: dict[str, str], written: list[str]) -> list[str]:
+    owners = _owners(existing)
+    notes = []
+    for name in written:
+        if name in existing:
+            broken = owners[name] != pair.get(name, name)
+            was = f"; it was the places layer of check-in layer {owners[name]}" if broken and owners[name] != name \
+                else ""
+            notes.append(f"replaced layer {name} ({_described(existing[name])}{was})")
+    return notes
+
+
+def _described(prior: Prior) -> str:
+    what = "check-ins" if prior.kind == "checkins" else "points"
+    when = f" loaded {prior.loaded_at:%Y-%m-%d %H:%M} UTC" if prior.loaded_at else ""
+    return f"{prior.count:,} {what}{when}"
+
+
+def _import(staging, columns, path, layer, mapping, skip_invalid, report, progress):
+    con = staging.con
     if report.format == "geojson":
         bad = con.execute("SELECT count(*) FROM raw WHERE geometry_type IS DISTINCT FROM 'Point'").fetchone()[0]
         if bad:
@@ -96,9 +159,9 @@ def _import(con, columns, path, layer, mapping, skip_invalid, report, progress):
     props = _properties(con, columns, mapping, exclude={lat, lon})
     progress("sorting points", 0.5)
     if mapping.checkins:
-        _publish_checkins(con, columns, layer, mapping, props, bad, path, report)
+        _publish_checkins(staging, columns, layer, mapping, props, bad, path, report)
     else:
-        _publish_points(con, columns, layer, mapping, props, bad, path, report)
+        _publish_points(staging, columns, layer, mapping, props, bad, path, report)
 
 
 def _properties(con, columns, mapping, exclude) -> dict[str, str]:
@@ -121,7 +184,8 @@ def _properties(con, columns, mapping, exclude) -> dict[str, str]:
     return out
 
 
-def _publish_points(con, columns, layer, mapping, props, bad, path, report):
+def _publish_points(staging, columns, layer, mapping, props, bad, path, report):
+    con = staging.con
     id_col = mapping.id or ("id" if "id" in columns else None)
     if id_col and not _unique(con, id_col, bad):
         report.notes.append(f"column {id_col!r} is not a unique id; features are numbered by row instead")
@@ -130,7 +194,7 @@ def _publish_points(con, columns, layer, mapping, props, bad, path, report):
     select = ", ".join(f"{expr} AS {quote(name)}" for name, expr in props.items())
     sql = (f"SELECT {ident} AS id, coords.lon, coords.lat{', ' + select if select else ''} "
            f"FROM raw JOIN coords ON raw._row = coords._row WHERE NOT ({bad})")
-    info = publish_layer(con, layer, "points", sql, source=os.path.basename(path))
+    info = staging.publish(layer, "points", sql, source=os.path.basename(path))
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
     price = mapping.price if mapping.price in props else None
     if price:
@@ -142,7 +206,8 @@ def _publish_points(con, columns, layer, mapping, props, bad, path, report):
             report.notes.append(f"{missing} rows have no readable {price}")
 
 
-def _publish_checkins(con, columns, layer, mapping, props, bad, path, report):
+def _publish_checkins(staging, columns, layer, mapping, props, bad, path, report):
+    con = staging.con
     user, place = quote(mapping.user), quote(mapping.place)
     day, hour, extra = _times(con, columns, mapping)
     for name in ("user", "place", "day", "hour", "time", "name", mapping.name, mapping.category):
@@ -162,17 +227,15 @@ def _publish_checkins(con, columns, layer, mapping, props, bad, path, report):
     untimed = con.execute("SELECT count(*) FROM visits WHERE day IS NULL OR hour IS NULL").fetchone()[0]
     if untimed:
         report.notes.append(f"{untimed} check-ins have no readable day or hour")
-    places = f"{layer}_places"
-    if not LAYER_NAME.match(places):
-        raise IngestError(f"layer name {layer!r} is too long for its places layer")
-    info = publish_layer(
-        con, places, "points",
+    places = f"{layer}_places"  # checked by _pair
+    info = staging.publish(
+        places, "points",
         "SELECT place AS id, any_value(lon) AS lon, any_value(lat) AS lat, any_value(name) AS name, "
         "any_value(category) AS category, count(*) AS checkins, count(DISTINCT \"user\") AS visitors "
         "FROM visits GROUP BY place", source=os.path.basename(path))
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
-    info = publish_layer(con, layer, "checkins", "SELECT * FROM visits", source=os.path.basename(path),
-                         places=places)
+    info = staging.publish(layer, "checkins", "SELECT * FROM visits", source=os.path.basename(path),
+                           places=places)
     users = con.execute("SELECT count(DISTINCT \"user\") FROM visits").fetchone()[0]
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count, "users": users})
 

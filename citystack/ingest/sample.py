@@ -51,16 +51,17 @@ def generate(folder: str, seed: int = 2015, listings: int = 20_000, places: int 
 
 
 def create(db: str, seed: int = 2015, progress=lambda m, f: None) -> list:
-    """Generate the sample city and load it into `db`."""
+    """Generate the sample city and load it into `db`, replacing layers of its names
+    (``init`` asks before it comes to that)."""
     with tempfile.TemporaryDirectory() as folder:
         progress("generating the sample city", 0.0)
         paths = generate(folder, seed)
         progress("loading listings", 0.3)
-        reports = [load_file(db, paths["listings"], "listings", Mapping(price="price"))]
+        reports = [load_file(db, paths["listings"], "listings", Mapping(price="price"), replace=True)]
         progress("loading check-ins", 0.6)
         reports.append(load_file(db, paths["checkins"], "checkins",
                                  Mapping(user="user", place="place", time="time", name="place_name",
-                                         category="category")))
+                                         category="category"), replace=True))
     progress("done", 1.0)
     return reports
 

@@ -21,11 +21,13 @@ def is_postgres(db: str) -> bool:
 
 
 def open_writer(db: str):
-    """A context manager giving a DuckDB connection to build layers in (with
-    ``duckdb.publish_layer``); what it holds lands in the database, whole,
-    when the block succeeds, and nothing does when it fails."""
+    """A context manager giving a :class:`staging.Staging` to build layers in (a DuckDB
+    connection, the layers the database holds, ``publish``); what it builds lands in
+    the database, whole, when the block succeeds, and nothing does when it fails. One
+    write at a time: on a DuckDB file a second is refused (StoreError) while one
+    runs; on PostgreSQL it waits its turn."""
     if is_postgres(db):
-        from .postgis import write_database
+        from .postgis_writer import write_database
     else:
-        from .duckdb import write_database
+        from .duckdb_writer import write_database
     return write_database(db)

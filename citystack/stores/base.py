@@ -122,46 +122,6 @@ class View:
                 tuple(self.days or ()), self.hours)
 
 
-def where_clause(layer: LayerInfo, view: View, mark: str = "?") -> tuple[str, list]:
-    """SQL condition and bound values for a view; names are checked against the layer."""
-    parts: list[str] = []
-    values: list = []
-    if view.bbox is not None:
-        minx, miny, maxx, maxy = view.bbox
-        parts.append(f"lon >= {mark} AND lon <= {mark} AND lat >= {mark} AND lat <= {mark}")
-        values += [minx, maxx, miny, maxy]
-    for flt in view.filters:
-        info = layer.field(flt.field)
-        col = quote(info.name)
-        if flt.op == "eq":
-            if info.type == NUMERIC:
-                parts.append(f"{col} = {mark}")
-                values.append(float(flt.value))
-            else:
-                parts.append(f"CAST({col} AS VARCHAR) = {mark}")
-                values.append(str(flt.value))
-        elif flt.op in ("min", "max"):
-            if info.type != NUMERIC:
-                raise BadParam(f"{flt.field}_{flt.op}", f"field {flt.field!r} is not numeric")
-            parts.append(f"{col} {'>=' if flt.op == 'min' else '<='} {mark}")
-            values.append(float(flt.value))
-        else:  # pragma: no cover - the API builds only these
-            raise StoreError(f"unknown filter operator {flt.op!r}")
-    if view.days is not None or view.hours is not None:
-        if layer.kind != "checkins":
-            raise BadParam("days" if view.days is not None else "hours",
-                           f"layer {layer.name!r} has no times: day and hour filters apply to check-in layers")
-        if view.days is not None:
-            parts.append("day IN (" + ", ".join([mark] * len(view.days)) + ")")
-            values += list(view.days)
-        if view.hours is not None:
-            start, end = view.hours
-            joiner = "AND" if start <= end else "OR"
-            parts.append(f"(hour >= {mark} {joiner} hour <= {mark})")
-            values += [start, end]
-    return (" AND ".join(parts) or "TRUE"), values
-
-
 def quote(name: str) -> str:
     """Quote an identifier that has already been checked against the schema."""
     return '"' + name.replace('"', '""') + '"'
@@ -229,6 +189,12 @@ class Store:
     def columns(self, layer: str, view: View, names: Sequence[str],
                 sample: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Numpy columns for analyses; at most `sample` rows, drawn reproducibly."""
+        raise NotImplementedError
+
+    def covisits(self, layer: str, view: View, min_shared: int = 2) -> dict[str, np.ndarray]:
+        """Pairs of places of a check-in layer visited by at least `min_shared` of the
+        same users in view: columns ``a`` < ``b`` (place ids) and ``weight`` (the number
+        of users), ordered by a, b."""
         raise NotImplementedError
 
     def broadcaster(self):

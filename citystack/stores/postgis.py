@@ -9,9 +9,10 @@ Rows are ordered by the same ``_ord`` (Morton order, computed at load), so
 paging gives the same pages; text columns use the "C" collation, so text
 compares bytewise like DuckDB whatever the database's locale.
 
-A load builds its layers in an in-memory DuckDB (the ingest code is the same
-for both stores) and :func:`write_database` copies them over in one
-transaction; see there. The data version is a counter that every load bumps:
+The queries are stores/sql.py's; this module gives the connections, the
+bbox pre-filter and the packed path for numeric columns. A load builds its
+layers in an in-memory DuckDB (stores/staging.py, the same for both stores)
+and stores/postgis_writer.py copies them over in one transaction. The data version is a counter that every load bumps:
 cheap for any process to read, cached here for a second at most and dropped
 at once when the load's NOTIFY arrives.
 """
@@ -20,51 +21,32 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
-import tempfile
 import threading
 import time
-from typing import Iterator, Sequence
+from typing import Sequence
 
-import duckdb
 import numpy as np
 import orjson
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .base import (BadParam, NUMERIC, Bins, FieldInfo, LayerInfo, Store, StoreError, UnknownLayer, View, grid_shape,
-                   quote, table_name, where_clause)
-from .duckdb import META_DDL
-from ..events.pgnotify import VERSION_CHANNEL, PGBroadcaster, _first_line
-
-from .base import StoreUnavailable
+from ..events.pgnotify import PGBroadcaster, _first_line
+from .base import FieldInfo, LayerInfo, StoreError, StoreUnavailable, UnknownLayer, View, quote, table_name
+from .sql import SQLStore
 
 VERSION_TTL = 1.0  # seconds a process trusts its cached data version
 CONNECT = {"connect_timeout": 5, "application_name": "citystack", "keepalives": 1, "keepalives_idle": 30,
            "keepalives_interval": 10, "keepalives_count": 3}
-TEXT_C = 'text COLLATE "C"'
-PG_TYPES = {"BOOLEAN": "boolean", "TINYINT": "smallint", "UTINYINT": "smallint", "SMALLINT": "smallint",
-            "USMALLINT": "integer", "INTEGER": "integer", "UINTEGER": "bigint", "BIGINT": "bigint",
-            "UBIGINT": "numeric", "HUGEINT": "numeric", "DECIMAL": "numeric", "FLOAT": "real", "REAL": "real",
-            "DOUBLE": "double precision", "DATE": "date", "TIME": "time", "TIMESTAMP": "timestamp",
-            "TIMESTAMP WITH TIME ZONE": "timestamptz", "VARCHAR": TEXT_C}
-META_TABLES = """
-CREATE TABLE IF NOT EXISTS citystack_layers (
-    name text PRIMARY KEY, kind text NOT NULL, count bigint NOT NULL,
-    minlon double precision, minlat double precision, maxlon double precision, maxlat double precision,
-    fields text NOT NULL, version bigint NOT NULL, source text, places text,
-    loaded_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE IF NOT EXISTS citystack_meta (
-    id boolean PRIMARY KEY DEFAULT true CHECK (id), version bigint NOT NULL);
-INSERT INTO citystack_meta (id, version) VALUES (true, 0) ON CONFLICT DO NOTHING;
-"""
 LAYER_COLUMNS = "name, kind, count, minlon, minlat, maxlon, maxlat, fields, version, source, places"
-WRITE_LOCK = 0x63697479  # pg_advisory_xact_lock key: one load at a time
 
 
-class PostGISStore(Store):
+class PostGISStore(SQLStore):
     kind = "postgis"
+    MARK = "%s"
+    ORDER = " ORDER BY _ord"
+    SAMPLE_KEY = "hashint8(_ord + %s), _ord"  # PostgreSQL's own hash; _ord breaks ties
+    COLUMNS_READ_ORD = True  # columns come back in _ord order: see _fetch_columns
 
     def __init__(self, url: str, pool_size: int = 10, timeout: float = 10.0, notify_url: str | None = None):
         """`pool_size`: connections per process at most; `timeout`: seconds a query
@@ -166,9 +148,9 @@ class PostGISStore(Store):
     # -- queries -------------------------------------------------------------
 
     def _where(self, info: LayerInfo, view: View) -> tuple[str, list]:
-        """where_clause with "%s" marks, led by an index-searchable envelope test
-        (left out when the bbox holds the whole layer: it would only cost time)."""
-        where, values = where_clause(info, view, mark="%s")
+        """The view's condition led by an index-searchable envelope test (left out
+        when the bbox holds the whole layer: it would only cost time)."""
+        where, values = super()._where(info, view)
         if view.bbox is None:
             return where, values
         minx, miny, maxx, maxy = (float(v) for v in view.bbox)
@@ -178,57 +160,22 @@ class PostGISStore(Store):
         return (f"geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND {where}",
                 [minx, miny, maxx, maxy] + values)
 
-    def features(self, layer, view, properties, limit, offset=0):
-        info = self.layer(layer)
-        names = info.field_names if properties is None else [info.field(p).name for p in properties]
-        where, values = self._where(info, view)
-        cols = ", ".join(["id", "lon", "lat"] + [quote(n) for n in names])
-        sql = (f"SELECT {cols} FROM {quote(table_name(layer))} WHERE {where} "
-               f"ORDER BY _ord LIMIT %s OFFSET %s")
-        return self._run(sql, values + [int(limit), int(offset)])
+    @contextlib.contextmanager
+    def _snapshot(self, layer: str):
+        # A load swaps a layer's table and its metadata in one transaction, and each query
+        # is a statement of its own: there is nothing to hold.
+        yield self.layer(layer), self._run
 
-    def count(self, layer, view):
-        info = self.layer(layer)
-        where, values = self._where(info, view)
-        return int(self._run(f"SELECT count(*) AS n FROM {quote(table_name(layer))} WHERE {where}", values)["n"][0])
+    def _mean(self, col: str) -> str:
+        # The mean as DuckDB computes it: exact sum, then one division.
+        return f"CAST(sum({col}) AS double precision) / nullif(count({col}), 0)"
 
-    def bins(self, layer, view, cells, field=None):
-        info = self.layer(layer)
-        bbox = view.bbox or tuple(info.extent or (0, 0, 1, 1))
-        view = View(bbox=bbox, filters=view.filters, days=view.days, hours=view.hours)
-        nx, ny = grid_shape(bbox, cells)
-        minx, miny, maxx, maxy = (float(v) for v in bbox)
-        dx = (maxx - minx) / nx or 1e-12
-        dy = (maxy - miny) / ny or 1e-12
-        where, values = self._where(info, view)
-        stats = ""
-        if field:
-            f = info.field(field)
-            if f.type != NUMERIC:
-                raise BadParam("field", f"field {field!r} is not numeric")
-            col = quote(f.name)  # the mean as DuckDB computes it: exact sum, then one division
-            stats = (f", CAST(sum({col}) AS double precision) / nullif(count({col}), 0) AS mean, "
-                     f"min({col}) AS min, max({col}) AS max")
-        sql = (f"SELECT i, j, count(*) AS count{stats} FROM ("
-               f" SELECT least(CAST(floor((lon - %s) / %s) AS integer), %s) AS i,"
-               f" least(CAST(floor((lat - %s) / %s) AS integer), %s) AS j, *"
-               f" FROM {quote(table_name(layer))} WHERE {where}) AS cells GROUP BY i, j ORDER BY j, i")
-        out = self._run(sql, [minx, dx, nx - 1, miny, dy, ny - 1] + values)
-        return Bins(bbox=bbox, nx=nx, ny=ny, i=out["i"], j=out["j"], count=out["count"],
-                    stats={k: out[k] for k in ("mean", "min", "max") if k in out})
-
-    def columns(self, layer, view, names, sample=None, seed=0):
-        info = self.layer(layer)
-        checked = [n if n in ("id", "lon", "lat") else info.field(n).name for n in names]
-        where, values = self._where(info, view)
-        rows = f"SELECT _ord, {', '.join(quote(n) for n in checked)} FROM {quote(table_name(layer))} WHERE {where}"
-        if sample:  # reproducible: the rows with the smallest hash of position and seed, in _ord order
-            rows += " ORDER BY hashint8(_ord + %s), _ord LIMIT %s"
-            values = values + [int(seed), int(sample)]
-        types = self._metadata()[2].get(table_name(layer), {})
-        if checked and all(types.get(n) in FIXED for n in checked):
-            return self._packed(rows, values, checked, types)
-        out = self._run(f"SELECT * FROM ({rows}) AS s ORDER BY _ord", values)
+    def _fetch_columns(self, info, run, sql, values, names):
+        """Rows in _ord order: all-numeric columns packed (see _packed), others row by row."""
+        types = self._metadata()[2].get(table_name(info.name), {})
+        if names and all(types.get(n) in FIXED for n in names):
+            return self._packed(sql, values, names, types)
+        out = run(f"SELECT * FROM ({sql}) AS s ORDER BY _ord", values)
         del out["_ord"]
         return out
 
@@ -257,18 +204,6 @@ class PostGISStore(Store):
             out[n] = arr
         return out
 
-    def covisits(self, layer, view, min_shared=2):
-        """Pairs of places (a < b) visited by at least `min_shared` of the same users."""
-        info = self.layer(layer)
-        if info.kind != "checkins":
-            raise BadParam("layer", f"layer {layer!r} is not a check-in layer")
-        where, values = self._where(info, view)
-        sql = (f"WITH visits AS (SELECT DISTINCT \"user\", place FROM {quote(table_name(layer))} WHERE {where}) "
-               "SELECT a.place AS a, b.place AS b, count(*) AS weight FROM visits a "
-               "JOIN visits b ON a.\"user\" = b.\"user\" AND a.place < b.place "
-               "GROUP BY a.place, b.place HAVING count(*) >= %s ORDER BY a, b")
-        return self._run(sql, values + [int(min_shared)])
-
     def sql(self, sql: str, params: Sequence = ()) -> dict[str, np.ndarray]:
         """A read query for store-specific code; PostgreSQL SQL with %s marks."""
         return self._run(sql, params)
@@ -295,11 +230,6 @@ class PostGISStore(Store):
                 self._notify_pool.close()
                 self._notify_pool = None
         self._pool.close()
-
-    @contextlib.contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with write_database(self.url) as con:
-            yield con
 
 
 # -- reading ----------------------------------------------------------------
@@ -384,101 +314,3 @@ def _describe(url: str) -> str:
     except psycopg.Error:
         return "the database"
     return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
-
-
-# -- writing ----------------------------------------------------------------
-
-@contextlib.contextmanager
-def write_database(url: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB connection to build layers in (with
-    ``duckdb.publish_layer``); when the block succeeds, every layer it built
-    lands in PostGIS in one transaction, and when anything fails (the file,
-    the copy, the connection) the database is left exactly as it was.
-
-    Each layer is copied into a new table (COPY from a CSV that DuckDB writes,
-    ``geom`` generated from lon/lat), indexed and analysed while readers go on
-    using the old one; then, still in the same transaction, the old table is
-    dropped, the new one renamed, ``citystack_layers`` updated and the version
-    bumped. Readers see the old layer or the new one, never a mix.
-    """
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute(META_DDL)
-        yield con
-        layers = con.execute(f"SELECT {LAYER_COLUMNS} FROM _layers ORDER BY version").fetchall()
-        with tempfile.TemporaryDirectory(prefix="citystack-copy-") as folder:
-            exports = [_export(con, row, folder) for row in layers]
-            _publish(url, exports)
-    finally:
-        con.close()
-
-
-def _export(con, row: tuple, folder: str) -> tuple[tuple, list[tuple[str, str]], str]:
-    """Write a layer table to CSV in _ord order; return the row, (column, PostgreSQL type)s and the file."""
-    table = table_name(row[0])
-    cols = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-                       "AND table_catalog = current_database() ORDER BY ordinal_position", [table]).fetchall()
-    if not cols:
-        raise StoreError(f"layer {row[0]!r} is listed but its table is missing")
-    typed, select = [], []
-    for name, dtype in cols:
-        pg = PG_TYPES.get(dtype, PG_TYPES.get(dtype.split("(")[0]))
-        select.append(quote(name) if pg else f"CAST({quote(name)} AS VARCHAR)")
-        typed.append((name, pg or TEXT_C))
-    path = os.path.join(folder, f"{table}.csv")
-    con.execute(f"COPY (SELECT {', '.join(select)} FROM {quote(table)} ORDER BY _ord) "
-                f"TO '{path.replace(chr(39), chr(39) * 2)}' (FORMAT csv, HEADER false)")
-    return row, typed, path
-
-
-def _publish(url: str, exports: list) -> None:
-    try:
-        with psycopg.connect(url, **CONNECT) as pg:
-            with pg.transaction():
-                pg.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
-                pg.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-                pg.execute(META_TABLES)
-                if not exports:
-                    return
-                base = pg.execute("SELECT coalesce(max(version), 0) FROM citystack_layers").fetchone()[0]
-                for row, typed, path in exports:
-                    _fill(pg, row[0], typed, path)
-                for row, _, _ in exports:
-                    _swap(pg, row, base)
-                version = pg.execute("UPDATE citystack_meta SET version = version + 1 RETURNING version").fetchone()[0]
-                pg.execute("SELECT pg_notify(%s, %s)", [VERSION_CHANNEL, str(version)])
-    except psycopg.OperationalError as exc:
-        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from None
-    except psycopg.Error as exc:
-        raise StoreError(f"could not write to PostgreSQL: {_first_line(exc)}") from None
-
-
-def _fill(pg: psycopg.Connection, layer: str, typed: list[tuple[str, str]], path: str) -> None:
-    table = table_name(layer)
-    new = quote(f"{table}#new")
-    columns = ", ".join(f"{quote(n)} {t}" for n, t in typed)
-    pg.execute(f"DROP TABLE IF EXISTS {new}")
-    pg.execute(f"CREATE TABLE {new} ({columns}, geom geometry(Point, 4326) GENERATED ALWAYS AS "
-               f"(ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED)")
-    names = ", ".join(quote(n) for n, _ in typed)
-    with pg.cursor().copy(f"COPY {new} ({names}) FROM STDIN (FORMAT csv)") as copy, open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            copy.write(chunk)
-    pg.execute(f"CREATE UNIQUE INDEX {quote(table + '#new#ord')} ON {new} (_ord)")
-    pg.execute(f"CREATE INDEX {quote(table + '#new#geom')} ON {new} USING gist (geom)")
-    pg.execute(f"ANALYZE {new}")
-
-
-def _swap(pg: psycopg.Connection, row: tuple, base: int) -> None:
-    name, kind, count, x0, y0, x1, y1, fields, version, source, places = row
-    table = table_name(name)
-    pg.execute(f"DROP TABLE IF EXISTS {quote(table)}")
-    pg.execute(f"ALTER TABLE {quote(table + '#new')} RENAME TO {quote(table)}")
-    for suffix in ("ord", "geom"):
-        pg.execute(f"ALTER INDEX {quote(f'{table}#new#{suffix}')} RENAME TO {quote(f'{table}#{suffix}')}")
-    pg.execute(f"INSERT INTO citystack_layers ({LAYER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-               "ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, count = EXCLUDED.count, "
-               "minlon = EXCLUDED.minlon, minlat = EXCLUDED.minlat, maxlon = EXCLUDED.maxlon, "
-               "maxlat = EXCLUDED.maxlat, fields = EXCLUDED.fields, version = EXCLUDED.version, "
-               "source = EXCLUDED.source, places = EXCLUDED.places, loaded_at = now()",
-               [name, kind, count, x0, y0, x1, y1, fields, base + version, source, places])

@@ -1,0 +1,175 @@
+"""The SQL of the stores, written once.
+
+Both stores keep a layer as a table of the same shape (``_ord``, ``id``,
+``lon``, ``lat``, the properties) and answer the interface with the same
+queries. :class:`SQLStore` holds those queries; a store subclasses it and
+gives only what differs between the databases:
+
+- ``MARK``: the parameter placeholder (``?`` or ``%s``);
+- :meth:`_snapshot`: a layer's description and a way to run queries on the
+  data that description was read from (execution, connections);
+- :meth:`_where`: the view's condition (PostGIS leads it with an index
+  search on ``geom``);
+- ``ORDER``: how rows come in ``_ord`` order (DuckDB scans tables in that
+  order already; PostgreSQL needs ``ORDER BY _ord``);
+- ``SAMPLE_KEY``: the sort key of a reproducible sample (``hash`` or
+  ``hashint8`` of the position and the seed);
+- ``COLUMNS_READ_ORD``: whether ``columns`` reads ``_ord`` too, for the
+  store to put the rows in order with;
+- :meth:`_mean`: the mean of a bin (PostgreSQL's ``avg`` of floats differs
+  from DuckDB's in the last bits; an exact sum and one division agree);
+- :meth:`_fetch_columns`: how the rows of ``columns`` are fetched.
+
+Every name that reaches SQL has been checked against the layer's schema
+(:meth:`LayerInfo.field`) and is quoted; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .base import (NUMERIC, BadParam, Bins, LayerInfo, Store, StoreError, View, grid_shape, quote,
+                   table_name)
+
+Run = Callable[[str, Sequence], dict]  # (sql, params) -> numpy columns
+POSITION = ("id", "lon", "lat")
+
+
+def where_clause(layer: LayerInfo, view: View, mark: str = "?") -> tuple[str, list]:
+    """SQL condition and bound values for a view; names are checked against the layer."""
+    parts: list[str] = []
+    values: list = []
+    if view.bbox is not None:
+        minx, miny, maxx, maxy = view.bbox
+        parts.append(f"lon >= {mark} AND lon <= {mark} AND lat >= {mark} AND lat <= {mark}")
+        values += [minx, maxx, miny, maxy]
+    for flt in view.filters:
+        info = layer.field(flt.field)
+        col = quote(info.name)
+        if flt.op == "eq":
+            if info.type == NUMERIC:
+                parts.append(f"{col} = {mark}")
+                values.append(float(flt.value))
+            else:
+                parts.append(f"CAST({col} AS VARCHAR) = {mark}")
+                values.append(str(flt.value))
+        elif flt.op in ("min", "max"):
+            if info.type != NUMERIC:
+                raise BadParam(f"{flt.field}_{flt.op}", f"field {flt.field!r} is not numeric")
+            parts.append(f"{col} {'>=' if flt.op == 'min' else '<='} {mark}")
+            values.append(float(flt.value))
+        else:  # pragma: no cover - the API builds only these
+            raise StoreError(f"unknown filter operator {flt.op!r}")
+    if view.days is not None or view.hours is not None:
+        if layer.kind != "checkins":
+            raise BadParam("days" if view.days is not None else "hours",
+                           f"layer {layer.name!r} has no times: day and hour filters apply to check-in layers")
+        if view.days is not None:
+            parts.append("day IN (" + ", ".join([mark] * len(view.days)) + ")")
+            values += list(view.days)
+        if view.hours is not None:
+            start, end = view.hours
+            joiner = "AND" if start <= end else "OR"
+            parts.append(f"(hour >= {mark} {joiner} hour <= {mark})")
+            values += [start, end]
+    return (" AND ".join(parts) or "TRUE"), values
+
+
+class SQLStore(Store):
+    """A store whose layers are SQL tables; subclasses give the dialect (see the module)."""
+
+    MARK = "?"
+    ORDER = ""
+    SAMPLE_KEY = "hash(_ord + ?)"
+    COLUMNS_READ_ORD = False
+
+    # -- what a store gives ----------------------------------------------------
+
+    def _snapshot(self, layer: str) -> contextlib.AbstractContextManager[tuple[LayerInfo, Run]]:
+        """A context giving (the layer's description, a query runner on the same data):
+        the schema checked is the schema queried, even while a load replaces the layer."""
+        raise NotImplementedError
+
+    def _where(self, info: LayerInfo, view: View) -> tuple[str, list]:
+        return where_clause(info, view, self.MARK)
+
+    def _mean(self, col: str) -> str:
+        return f"avg({col})"
+
+    def _fetch_columns(self, info: LayerInfo, run: Run, sql: str, values: list,
+                       names: list[str]) -> dict[str, np.ndarray]:
+        return run(sql, values)
+
+    # -- the interface ---------------------------------------------------------
+
+    def features(self, layer, view, properties, limit, offset=0):
+        with self._snapshot(layer) as (info, run):
+            return self._features(info, run, view, properties, limit, offset)
+
+    def _features(self, info: LayerInfo, run: Run, view: View, properties, limit, offset) -> dict[str, np.ndarray]:
+        names = info.field_names if properties is None else [info.field(p).name for p in properties]
+        where, values = self._where(info, view)
+        m = self.MARK
+        cols = ", ".join(list(POSITION) + [quote(n) for n in names])
+        sql = f"SELECT {cols} FROM {quote(table_name(info.name))} WHERE {where}{self.ORDER} LIMIT {m} OFFSET {m}"
+        return run(sql, values + [int(limit), int(offset)])
+
+    def count(self, layer, view):
+        with self._snapshot(layer) as (info, run):
+            where, values = self._where(info, view)
+            out = run(f"SELECT count(*) AS n FROM {quote(table_name(info.name))} WHERE {where}", values)
+            return int(out["n"][0])
+
+    def bins(self, layer, view, cells, field=None):
+        with self._snapshot(layer) as (info, run):
+            bbox = view.bbox or tuple(info.extent or (0, 0, 1, 1))
+            view = View(bbox=bbox, filters=view.filters, days=view.days, hours=view.hours)
+            nx, ny = grid_shape(bbox, cells)
+            minx, miny, maxx, maxy = (float(v) for v in bbox)
+            dx = (maxx - minx) / nx or 1e-12
+            dy = (maxy - miny) / ny or 1e-12
+            where, values = self._where(info, view)
+            value, stats = "", ""
+            if field:
+                f = info.field(field)
+                if f.type != NUMERIC:
+                    raise BadParam("field", f"field {field!r} is not numeric")
+                value = f", {quote(f.name)} AS v"
+                stats = f", {self._mean('v')} AS mean, min(v) AS min, max(v) AS max"
+            m = self.MARK
+            # Only the cell and the value leave the inner query: a property named i, j or v cannot clash.
+            sql = (f"SELECT i, j, count(*) AS count{stats} FROM ("
+                   f"SELECT least(CAST(floor((lon - {m}) / {m}) AS INTEGER), {m}) AS i, "
+                   f"least(CAST(floor((lat - {m}) / {m}) AS INTEGER), {m}) AS j{value} "
+                   f"FROM {quote(table_name(info.name))} WHERE {where}) AS cells GROUP BY i, j ORDER BY j, i")
+            out = run(sql, [minx, dx, nx - 1, miny, dy, ny - 1] + values)
+        return Bins(bbox=bbox, nx=nx, ny=ny, i=out["i"], j=out["j"], count=out["count"],
+                    stats={k: out[k] for k in ("mean", "min", "max") if k in out})
+
+    def columns(self, layer, view, names, sample=None, seed=0):
+        with self._snapshot(layer) as (info, run):
+            checked = [n if n in POSITION else info.field(n).name for n in names]
+            where, values = self._where(info, view)
+            select = (["_ord"] if self.COLUMNS_READ_ORD else []) + [quote(n) for n in checked]
+            sql = f"SELECT {', '.join(select)} FROM {quote(table_name(info.name))} WHERE {where}"
+            if sample:  # reproducible: the rows with the smallest hash of their position and the seed
+                sql += f" ORDER BY {self.SAMPLE_KEY} LIMIT {self.MARK}"
+                values = values + [int(seed), int(sample)]
+            return self._fetch_columns(info, run, sql, values, checked)
+
+    def covisits(self, layer, view, min_shared=2):
+        """Pairs of places (a < b) visited by at least `min_shared` of the same users:
+        one self-join of the distinct (user, place) pairs in view."""
+        with self._snapshot(layer) as (info, run):
+            if info.kind != "checkins":
+                raise BadParam("layer", f"layer {layer!r} is not a check-in layer")
+            where, values = self._where(info, view)
+            sql = (f"WITH visits AS (SELECT DISTINCT \"user\", place FROM {quote(table_name(info.name))} "
+                   f"WHERE {where}) SELECT a.place AS a, b.place AS b, count(*) AS weight FROM visits a "
+                   "JOIN visits b ON a.\"user\" = b.\"user\" AND a.place < b.place "
+                   f"GROUP BY a.place, b.place HAVING count(*) >= {self.MARK} ORDER BY a, b")
+            return run(sql, values + [int(min_shared)])
+

@@ -27,7 +27,7 @@ from citystack.analyses import registry  # noqa: E402
 from citystack.api.openapi import paths  # noqa: E402
 from citystack.settings import Settings  # noqa: E402
 
-EXAMPLES = 10  # per operation, layer and generation mode: about 500 requests in all
+EXAMPLES = 8  # per operation, layer and generation mode (hypothesis); coverage cases besides
 NEVER_ENDS = {"/eventSource/"}
 
 # Parameters that values valid by the document can still get wrong, and why.
@@ -40,6 +40,9 @@ DATA_DEPENDENT = {
     "lat2", "lng2",  # /getData/: an analysis needs a view with an area
 }
 
+# Gaussian-process and gradient-boosting fits take tens of seconds whatever the points
+# (test_analyses_api runs them); here they would take the whole time budget.
+SLOW_MODELS = {"gp", "gbr"}
 LAYERS = {"listings": "points", "checkins": "checkins", "checkins_places": "points"}
 registry.load()
 OPERATIONS = sorted(p for p in paths(Settings()) if p not in NEVER_ENDS)
@@ -65,7 +68,7 @@ def app(duckdb_db):
     from citystack.app import create_app
     from citystack.stores import open_store
 
-    conf = Settings.from_env({}, db=str(duckdb_db), analysis_max_points=500)
+    conf = Settings.from_env({}, db=str(duckdb_db), analysis_max_points=300)
     store = open_store(conf.db, conf)
     yield create_app(conf, store)
     store.close()
@@ -89,6 +92,7 @@ def test_every_operation_is_tested(api_schema):
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("path,path_parameters,query", list(runs()))
 def test_operation_conforms(api_schema, path, path_parameters, query, mode):
+    """Generated requests (hypothesis): random values, within the document or not."""
     operation = api_schema[path]["GET"]
     if mode.is_negative and not [p for p in operation.query if p.name not in query]:
         pytest.skip("no query parameter to get wrong (a path segment is any text)")
@@ -99,14 +103,60 @@ def test_operation_conforms(api_schema, path, path_parameters, query, mode):
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def check(case):
-        response = case.call()
-        case.validate_response(response, excluded_checks=[positive_data_acceptance])
-        if mode.is_positive and response.status_code == 400:
-            body = response.json()
-            assert body.get("parameter") in DATA_DEPENDENT | undocumented(case), (
-                f"a valid request was refused: GET {case.formatted_path} {case.query} -> {body}")
+        prepare(case, path_parameters, query)
+        verify(case, case.call())
 
     check()
+
+
+@pytest.mark.parametrize("path,path_parameters,query", list(runs()))
+def test_operation_boundaries(api_schema, path, path_parameters, query):
+    """Schemathesis' coverage cases: each parameter at its bounds and just past them,
+    each enum value, wrong types, missing required parameters, repeated parameters,
+    other HTTP methods (a 405 with the right Allow)."""
+    operation = api_schema[path]["GET"]
+    api_schema.config.phases.coverage.generate_duplicate_query_parameters = True
+    failures = []
+    for case in api_schema.iter_coverage_cases(
+            operation, generation_modes=list(GenerationMode),
+            generation_config=api_schema.config.generation_for(operation=operation, phase="coverage")):
+        prepare(case, path_parameters, query)
+        response = case.call()
+        try:
+            verify(case, response)
+        except Exception as exc:  # noqa: BLE001 - every failure is collected, then shown
+            failures.append(f"{case.method} {case.formatted_path} {case.query} "
+                            f"[{case.meta.generation.mode} {getattr(case.meta.phase.data, 'scenario', '')}]: "
+                            f"{response.status_code} {str(exc)[:400]}")
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:15])
+
+
+def prepare(case, path_parameters: dict, query: dict) -> None:
+    """Put the run's layer into a generated case (unless the layer is what the case tests),
+    leave out what only masks the rest, and keep analyses to models that fit in a moment."""
+    data = getattr(case.meta, "phase", None) and case.meta.phase.data
+    subject = getattr(data, "parameter", None)
+    if path_parameters and subject != "layer":
+        case.path_parameters = {**(case.path_parameters or {}), **path_parameters}
+    if query and subject != "layer" and isinstance((case.query or {}).get("layer"), str):
+        case.query = {**case.query, **query}
+    layer = (path_parameters or query).get("layer")
+    if LAYERS.get(layer) == "points" and case.query:
+        # days and hours are a 400 on a points layer: they would hide every other parameter
+        case.query = {k: v for k, v in case.query.items() if k not in ("days", "hours") or k == subject}
+    model = (case.query or {}).get("model")
+    if isinstance(model, str) and model in SLOW_MODELS:
+        case.query = {**case.query, "model": "knn"}
+
+
+def verify(case, response) -> None:
+    """Status, content type, headers and body as documented; no 5xx; invalid data refused;
+    valid data accepted but for what the document cannot express."""
+    case.validate_response(response, excluded_checks=[positive_data_acceptance])
+    if case.method == "GET" and case.meta.generation.mode.is_positive and response.status_code == 400:
+        body = response.json()
+        assert body.get("parameter") in DATA_DEPENDENT | undocumented(case), (
+            f"a valid request was refused: GET {case.formatted_path} {case.query} -> {body}")
 
 
 def undocumented(case) -> set[str]:

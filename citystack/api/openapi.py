@@ -63,7 +63,7 @@ def _int(lo=None, hi=BIGINT, default=None) -> dict:
     return out
 
 
-LAYER = _param("layer", {"type": "string"}, "Layer name (`GET /api/layers` lists them); unknown: 404", True, "path")
+LAYER = _param("layer", {"type": "string", "minLength": 1}, "Layer name (`GET /api/layers` lists them); unknown: 404", True, "path")
 BBOX = _csv("bbox", {"type": "number", "minimum": -180, "maximum": 180},
             "View as minlon,minlat,maxlon,maxlat (WGS 84 degrees): longitudes in -180..180, latitudes in "
             "-90..90, min not above max (a zero-width or zero-height view is allowed). Default: the whole layer.",
@@ -173,7 +173,7 @@ def paths(settings: Settings) -> dict:
         layer_ops[f"/api/analyses/{analysis.name}"] = {"get": _operation(
             analysis.title,
             {"200": _ok("The result, with its input, parameters and timing", ref("AnalysisResult"), stream=True)},
-            [_param("layer", {"type": "string"}, f"Layer to analyse: a {' or '.join(analysis.kinds)} layer "
+            [_param("layer", {"type": "string", "minLength": 1}, f"Layer to analyse: a {' or '.join(analysis.kinds)} layer "
                                                  "(unknown: 404, another kind: 400)", True), BBOX, DAYS, HOURS]
             + [_analysis_param(p) for p in analysis.params],
             f"{analysis.description} Layer kinds: {', '.join(analysis.kinds)}. Parameters not listed "

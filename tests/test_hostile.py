@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from citystack.settings import Settings
-from conftest import build_sample, citystack  # noqa: F401  (build_sample: documentation of the data)
+from conftest import citystack
 
 LEAKS = ("duckdb", "psycopg", "postgres", "sql", "syntax", "bigint", "out of range", "traceback",
          "catalog", "binder")

@@ -84,12 +84,14 @@ def test_every_kind_of_answer_has_the_security_headers(client, duckdb_db):
         "404": client.get("/api/layers/atlantis"),
         "404 route": client.get("/no/such/route"),
         "405": client.post("/api/layers"),
+        "options": client.options("/api/layers"),
+        "head": client.head("/api/layers"),
         "414": client.get("/api/layers", query_string={"x": "a" * 10_000}),
         "progress stream": client.get("/api/layers/listings/features", query_string={"bbox": BBOX, "limit": 5},
                                       headers={"Accept": "text/event-stream"}),
     }
     expected = {"page": 200, "json": 200, "geojson": 200, "csv": 200, "static": 200, "400": 400, "404": 404,
-                "404 route": 404, "405": 405, "414": 414, "progress stream": 200}
+                "404 route": 404, "405": 405, "options": 200, "head": 200, "414": 414, "progress stream": 200}
     for what, response in answers.items():
         assert response.status_code == expected[what], (what, response.status_code, response.data[:200])
         assert_secure(response, what)
@@ -99,6 +101,14 @@ def test_every_kind_of_answer_has_the_security_headers(client, duckdb_db):
     failed = app.test_client().get("/api/layers")
     assert failed.status_code == 500 and "disk I/O" not in failed.text
     assert_secure(failed, "500")
+
+
+def test_csv_is_a_file_even_when_a_stream_is_asked_for(client):
+    plain = client.get("/api/layers/listings/features", query_string={"bbox": BBOX, "limit": 7, "format": "csv"})
+    asked = client.get("/api/layers/listings/features", query_string={"bbox": BBOX, "limit": 7, "format": "csv"},
+                       headers={"Accept": "text/event-stream"})
+    assert asked.status_code == 200 and asked.mimetype == "text/csv" and asked.data == plain.data
+    assert len(asked.text.splitlines()) == 1 + 7
 
 
 def test_the_2015_event_stream_has_the_security_headers(client):

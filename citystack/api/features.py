@@ -66,13 +66,15 @@ def features(name):
                                              f"(fields: {', '.join(info.field_names)})")
     next_url = _next_link(name, args, offset + limit)
 
+    if fmt == "csv":  # a file, never an event stream
+        cols = db.features(name, view, props, limit, offset)
+        return Response(to_csv(cols, limit), mimetype="text/csv",
+                        headers={"Content-Disposition": f'inline; filename="{name}.csv"'})
+
     def work(progress):
         progress(f"querying {name}", 0.1)
         cols = db.features(name, view, props, limit + 1, offset)
         more = len(cols["id"]) > limit
-        if fmt == "csv":
-            return Response(to_csv(cols, limit), mimetype="text/csv",
-                            headers={"Content-Disposition": f'inline; filename="{name}.csv"'})
         progress(f"{min(limit, len(cols['id']))} features", 0.8)
         out = feature_collection(cols, limit)
         out["layer"] = name

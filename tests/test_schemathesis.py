@@ -27,7 +27,7 @@ from citystack.analyses import registry  # noqa: E402
 from citystack.api.openapi import paths  # noqa: E402
 from citystack.settings import Settings  # noqa: E402
 
-EXAMPLES = 8  # per operation, layer and generation mode (hypothesis); coverage cases besides
+EXAMPLES = 6  # per operation, layer and generation mode (hypothesis); coverage cases besides
 NEVER_ENDS = {"/eventSource/"}
 
 # Parameters that values valid by the document can still get wrong, and why.
@@ -68,7 +68,7 @@ def app(duckdb_db):
     from citystack.app import create_app
     from citystack.stores import open_store
 
-    conf = Settings.from_env({}, db=str(duckdb_db), analysis_max_points=300)
+    conf = Settings.from_env({}, db=str(duckdb_db), analysis_max_points=150)
     store = open_store(conf.db, conf)
     yield create_app(conf, store)
     store.close()

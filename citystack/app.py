@@ -9,7 +9,7 @@ from flask import Flask
 from . import state
 from .analyses import registry
 from .analyses.runner import Runner
-from .api import analyses, classic, errors, features, openapi, pages
+from .api import analyses, classic, errors, features, headers, limits, openapi, pages
 from .settings import Settings
 from .stores import Store, open_store
 
@@ -24,6 +24,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     state.init_app(app, state.State(settings, store, store.broadcaster(), runner))
     logging.getLogger("citystack").setLevel(logging.INFO)
     errors.register(app)
+    limits.install(app, settings)
+    headers.install(app, settings)
     for module in (pages, features, analyses, classic, openapi):
         app.register_blueprint(module.bp)
     return app

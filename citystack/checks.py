@@ -115,6 +115,15 @@ def hours(raw: str | None, name: str = "hours") -> tuple[int, int] | None:
     return (start, end)
 
 
+def text(raw: Any, name: str) -> str:
+    """A text value for comparing with stored text: any characters but NUL, which no
+    database text holds (PostgreSQL refuses it outright)."""
+    value = str(raw)
+    if "\x00" in value:
+        raise BadParam(name, "text values cannot hold NUL (\\0) characters")
+    return value
+
+
 def single(args, name: str) -> str | None:
     """The one value of a query parameter (None when absent); repeated ones are refused."""
     values = args.getlist(name) if hasattr(args, "getlist") else [args[name]] if name in args else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
 
 DEFAULT_DB = "data/citystack.duckdb"
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -23,6 +24,15 @@ class Settings:
     port: int = 5000
     workers: int = 1
     threads: int = 32
+    # Where clients reach the app, e.g. https://maps.example.org/citystack: absolute
+    # links (OpenAPI servers, next pages) start with it; empty: links are relative.
+    # Links are never built from the request's Host header.
+    base_url: str = ""
+    # Longest request target (path and query string, bytes) and most request
+    # header bytes the app reads; longer is a 414 / 431. A server in front (gunicorn's
+    # limit_request_line, 4094 by default) must let at least this much through.
+    max_url_length: int = 4000
+    max_header_bytes: int = 16_384
     # The map page.
     tile_url: str = OSM_TILES
     tile_attribution: str = OSM_ATTRIBUTION
@@ -65,6 +75,14 @@ class Settings:
                 values[f.name] = _convert(f, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def __post_init__(self):
+        if self.base_url:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(f"CITYSTACK_BASE_URL={self.base_url!r} must be an http(s) URL without "
+                                 "query or fragment, e.g. https://maps.example.org/citystack")
+            object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -50,7 +50,8 @@ def test_paging_with_next_link(server):
     first = get(server, "/api/layers/listings/features", bbox=bbox, limit=100).json()
     assert first["numberReturned"] == 100
     nxt = next(link for link in first["links"] if link["rel"] == "next")["href"]
-    second = requests.get(nxt, timeout=30).json()
+    assert nxt.startswith("/api/layers/listings/features?")  # relative: no CITYSTACK_BASE_URL
+    second = requests.get(server.url + nxt, timeout=30).json()
     ids = {f["id"] for f in first["features"]}
     assert second["numberReturned"] == 100 and not ids & {f["id"] for f in second["features"]}
 

@@ -2,6 +2,12 @@
 
 Map tiles are blocked (every request that does not go to the test server is
 aborted), so these tests also check that the page works without tiles.
+The page is served with its real Content-Security-Policy (no inline script,
+no eval), so the tests wait on the page's state by polling `page.evaluate`
+(which DevTools runs outside the policy) rather than with
+`page.wait_for_function` (which evaluates its predicate in the page, and the
+policy forbids that). Every violation the page reports is collected.
+
 The page exposes a few hooks on ``window.citystack`` (fitBounds, setView,
 selectLayer, bbox, pointAt, drawnPoints, update) and state on
 ``document.body.dataset`` (points, mode, busy, bins, total, overlay).
@@ -10,6 +16,7 @@ selectLayer, bbox, pointAt, drawnPoints, update) and state on
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,9 +32,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 IDLE = "document.body.dataset.busy === '0' && document.getElementById('status').textContent === 'idle'"
 READY = "window.citystack && document.body.dataset.mode !== 'empty' && " + IDLE
 
-# Every text the status line shows, in order, from before the page's scripts run.
+# Every text the status line shows, in order, from before the page's scripts run;
+# and every Content-Security-Policy violation the page reports.
 RECORD_STATUS = """
 window.__statuses = [];
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__csp.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline') + ' ' + (e.sourceFile || '') + ':' + e.lineNumber);
+});
 document.addEventListener('DOMContentLoaded', () => {
   const el = document.getElementById('status');
   new MutationObserver(() => window.__statuses.push(el.textContent))
@@ -63,6 +75,15 @@ LONE_POINT = """() => {
   }
   return null;
 }"""
+
+
+def wait_for(page, expression: str, timeout: float = 30_000) -> None:
+    """Wait until `expression` is truthy in the page (polled from outside: see the module doc)."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout / 1000:g} s: {expression}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -107,14 +128,17 @@ class Page:
 
     def open(self):
         self.page.goto(self.server.url + "/")
-        self.page.wait_for_function(READY, timeout=30_000)
+        wait_for(self.page, READY, timeout=30_000)
         return self.page
 
     def wait_idle(self, timeout=30_000):
-        self.page.wait_for_function(IDLE, timeout=timeout)
+        wait_for(self.page, IDLE, timeout=timeout)
 
     def statuses(self) -> list[str]:
         return self.page.evaluate("window.__statuses")
+
+    def violations(self) -> list[str]:
+        return self.page.evaluate("window.__csp")
 
     def close(self):
         self.context.close()
@@ -154,6 +178,30 @@ def test_page_loads_without_errors(web):
     tile_host = urlparse(page.evaluate("citystack.config.tileUrl")).hostname
     assert web.blocked, "the page should have asked for tiles"
     assert {urlparse(u).hostname for u in web.blocked} == {tile_host}
+    assert web.violations() == []
+
+
+def test_page_runs_under_its_content_security_policy(web, server):
+    """The policy is there and enforced (an injected inline script does not run, and
+    says so), and the page itself breaks none of it: scripts, styles, tiles, overlays."""
+    response = requests.get(server.url + "/", timeout=30)
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    page = web.open()
+    assert web.violations() == []
+    page.evaluate("""() => {
+      const s = document.createElement('script');
+      s.textContent = 'window.__inline = 1';
+      document.head.append(s);
+    }""")
+    assert page.evaluate("window.__inline") is None
+    wait_for(page, "window.__csp.length > 0", 5000)
+    assert any(v.startswith("script-src") for v in web.violations()), web.violations()
+    assert len(web.errors) == 1 and "Content Security Policy" in web.errors[0], web.errors
+    page.evaluate("window.__csp = []")
+    web.errors.clear()
+    run_analysis(web, "heatmap", {"cells": 40})  # a data: PNG overlay and D3-drawn legends
+    page.hover("#layer")
+    assert web.violations() == [] and web.errors == []
 
 
 def test_points_are_drawn(web, server):
@@ -188,7 +236,7 @@ def test_status_shows_progress_then_idle(web):
     page = web.open()
     page.evaluate("window.__statuses = []")
     page.click("#update")
-    page.wait_for_function("window.__statuses.length > 0")
+    wait_for(page, "window.__statuses.length > 0")
     web.wait_idle()
     texts = web.statuses()
     assert texts[-1] == "idle"
@@ -203,7 +251,7 @@ def test_legend_follows_the_colour_field(web, server):
     legend = page.locator("#legend")
     assert legend.get_attribute("data-field") == "price"
     page.select_option("#colour", "bedrooms")
-    page.wait_for_function("document.getElementById('legend').dataset.field === 'bedrooms'")
+    wait_for(page, "document.getElementById('legend').dataset.field === 'bedrooms'")
     web.wait_idle()
     bbox = page.evaluate("citystack.bbox()")
     values = [f["properties"]["bedrooms"] for f in
@@ -232,7 +280,7 @@ def test_menu_at_360px(browser, server):
             assert box["x"] >= 0 and box["x"] + box["width"] <= 360, control
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         page.select_option("#layer", "checkins_places")
-        page.wait_for_function("document.body.dataset.points > 0 && " + IDLE)
+        wait_for(page, "document.body.dataset.points > 0 && " + IDLE)
         assert page.locator("#colour").input_value() == "checkins"
         page.locator("#update").click()
         web.wait_idle()
@@ -262,7 +310,7 @@ def test_menu_by_keyboard(web):
     # a select changes from the keyboard too
     page.focus("#colour")
     page.keyboard.press("ArrowDown")
-    page.wait_for_function("document.getElementById('legend').dataset.field === 'bedrooms'")
+    wait_for(page, "document.getElementById('legend').dataset.field === 'bedrooms'")
 
 
 def test_bins_when_the_view_holds_too_many_points(web, server):
@@ -300,7 +348,7 @@ def test_time_filter_narrows_checkins(web, server):
         page.select_option("#hour-from", "8")
         page.select_option("#hour-to", "17")
     web.wait_idle()
-    page.wait_for_function(f"Number(document.body.dataset.total) < {total}")
+    wait_for(page, f"Number(document.body.dataset.total) < {total}")
     with page.expect_request(re.compile(r"/bins\?.*days=Mon,Tue,Wed,Thu,Fri&hours=8-17")):
         page.locator("label.day", has_text="Sat").click()
         page.locator("label.day", has_text="Sun").click()
@@ -319,7 +367,7 @@ def run_analysis(web, name, params=None, layer="listings"):
         page.fill(f"#param-{key}", str(value))
     page.evaluate("window.__statuses = []")
     page.click("#run-analysis")
-    page.wait_for_function(f"document.body.dataset.overlay && {IDLE}", timeout=90_000)
+    wait_for(page, f"document.body.dataset.overlay && {IDLE}", timeout=90_000)
     texts = web.statuses()
     assert texts[-1] == "idle", texts
     assert any(t not in ("idle", "") and not t.startswith("error") for t in texts), texts
@@ -425,7 +473,7 @@ def test_network(web):
                key=lambda n: len(neighbours[n["id"]]))
     page.mouse.click(pick["x"], pick["y"])
     keep = 1 + len(neighbours[pick["id"]])
-    page.wait_for_function(f"document.querySelectorAll('circle.node').length === {keep}", timeout=5000)
+    wait_for(page, f"document.querySelectorAll('circle.node').length === {keep}", timeout=5000)
     remaining = page.evaluate(EDGES)
     assert remaining and all(pick["id"] in pair for pair in remaining)
     shown = {n["id"] for n in page.evaluate(NODE_CENTRES)}
@@ -434,7 +482,64 @@ def test_network(web):
     spot = page.evaluate(EMPTY_SPOT)
     assert spot, "no empty spot on the map"
     page.mouse.click(spot["x"], spot["y"])
-    page.wait_for_function(f"document.querySelectorAll('circle.node').length === {len(nodes)}", timeout=5000)
-    page.wait_for_function(f"document.querySelectorAll('line.edge').length === {len(edges)}", timeout=5000)
+    wait_for(page, f"document.querySelectorAll('circle.node').length === {len(nodes)}", timeout=5000)
+    wait_for(page, f"document.querySelectorAll('line.edge').length === {len(edges)}", timeout=5000)
     check_clear(web)
     assert web.errors == []
+
+
+# ---- hostile names ----
+
+XSS_ELEMENTS = """() => document.querySelectorAll(
+  'script:not([src]):not([type="application/json"]), img[src="x"], [onerror], [onload], [onmouseover]'
+).length"""
+
+TOOLTIP_TAGS = """() => [...document.querySelectorAll('#tooltip *')].map((e) => e.tagName.toLowerCase())"""
+
+
+@pytest.fixture(scope="module")
+def hostile_server(tmp_path_factory):
+    """A server whose classic layer is `names`, loaded from a CSV of names that are markup."""
+    from conftest import Server, citystack
+    from test_hostile import write_hostile_csv
+
+    folder = tmp_path_factory.mktemp("xss")
+    write_hostile_csv(folder / "names.csv")
+    db = folder / "names.duckdb"
+    citystack("load", folder / "names.csv", "--layer", "names", "--name", "name", "--price", "price", "--db", db)
+    srv = Server(db, env={"CITYSTACK_CLASSIC_LAYER": "names"})
+    yield srv
+    srv.stop()
+
+
+def test_names_that_are_markup_are_shown_as_text(browser, hostile_server):
+    from test_hostile import HOSTILE_NAMES
+
+    web = Page(browser, hostile_server)
+    try:
+        page = web.open()
+        assert page.evaluate("document.getElementById('layer').value") == "names"
+        assert int(dataset(page, "points")) == 40
+        assert page.evaluate(XSS_ELEMENTS) == 0
+        shown = set()
+        for point in page.evaluate("citystack.drawnPoints()"):
+            if point["name"] in shown or not (20 < point["x"] < 1260 and 20 < point["y"] < 780):
+                continue
+            page.mouse.move(point["x"], point["y"])
+            tooltip = page.locator("#tooltip")
+            tooltip.wait_for(state="visible", timeout=5000)
+            title = page.locator("#tooltip .tooltip-title").text_content()
+            assert title in HOSTILE_NAMES
+            shown.add(title)
+            assert set(page.evaluate(TOOLTIP_TAGS)) <= {"div", "dl", "dt", "dd"}
+            if shown == set(HOSTILE_NAMES):
+                break
+        assert shown == set(HOSTILE_NAMES)
+        # the colour control lists the hostile column by its plain identifier
+        options = page.evaluate("[...document.querySelectorAll('#colour option')].map((o) => o.value)")
+        assert all(re.fullmatch(r"[a-z0-9_]+", o) for o in options if o), options
+        assert page.evaluate(XSS_ELEMENTS) == 0
+        assert page.evaluate("window.__xss") is None
+        assert web.errors == [] and web.violations() == []
+    finally:
+        web.close()

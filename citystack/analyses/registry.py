@@ -53,7 +53,9 @@ class Param:
     def parse(self, raw: Any, layer: LayerInfo | None = None) -> Any:
         """The value of a raw (usually string) input, or BadParam naming what is wrong."""
         if raw is None or raw == "":
-            return self.default
+            if self.type != "field" or self.default is None:
+                return self.default
+            raw = self.default  # a default field name must be a field of this layer too
         if self.type == "int":
             return checks.integer(raw, self.name, self.min, self.max if self.max is not None else checks.BIGINT)
         if self.type == "float":

@@ -24,6 +24,7 @@ from . import params
 from .respond import json_response
 
 bp = Blueprint("classic", __name__)
+MAX_CELLS = 160_000  # analysis cells of one answer: as many as the heatmap analysis's largest grid (400 x 400)
 
 
 @bp.route("/getData/", strict_slashes=False)
@@ -35,6 +36,9 @@ def get_data():
     lng1, lng2 = (params.number(args, k, lo=-180, hi=180) for k in ("lng1", "lng2"))
     view = View(bbox=(min(lng1, lng2), min(lat1, lat2), max(lng1, lng2), max(lat1, lat2)))
     analysis = _analysis_request(args)
+    if analysis and (lat1 == lat2 or lng1 == lng2):
+        raise BadParam("lat2" if lat1 == lat2 else "lng2",
+                       "an analysis needs a view with an area: lat1 and lat2, lng1 and lng2 must differ")
     info = db.layer(conf.classic_layer)
     status("starting data query...")
     try:
@@ -56,16 +60,23 @@ def get_data():
 
 
 def _analysis_request(args):
-    """(w, h, cell_size, type) when the request asks for an analysis, else None."""
-    if not checks.boolean(params.get(args, "analysis") or "false", "analysis"):
-        return None
+    """(w, h, cell_size, type) when the request asks for an analysis, else None.
+
+    The analysis parameters are checked whenever they are given, asked for or not."""
+    wanted = checks.boolean(params.get(args, "analysis") or "false", "analysis")
     kind = checks.choice(params.get(args, "analysisType") or "heatmap", "analysisType", ("heatmap", "interp"))
-    w = params.integer(args, "w", lo=1, hi=10_000)
-    h = params.integer(args, "h", lo=1, hi=10_000)
-    cell = params.integer(args, "cell_size", lo=2, hi=2_000)
-    if w < cell or h < cell:
+    sizes = {k: params.get(args, k) for k in ("w", "h", "cell_size")}
+    if not wanted and all(v is None for v in sizes.values()):
+        return None
+    w = params.integer(args, "w", None if wanted else 1, lo=1, hi=10_000)
+    h = params.integer(args, "h", None if wanted else 1, lo=1, hi=10_000)
+    cell = params.integer(args, "cell_size", None if wanted else 2, lo=2, hi=2_000)
+    if wanted and (w < cell or h < cell):
         raise BadParam("cell_size", f"a {cell} px cell does not fit a {w} x {h} px window")
-    return w, h, cell, kind
+    if (w // cell) * (h // cell) > MAX_CELLS:
+        raise BadParam("cell_size", f"{w // cell} x {h // cell} cells of {cell} px: at most {MAX_CELLS:,} "
+                                    "cells are computed; take larger cells")
+    return (w, h, cell, kind) if wanted else None
 
 
 def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -> list[dict]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from flask import Blueprint, Response, request
 
 from .. import checks
 from ..checks import BadParam
 from ..state import state
 from . import params
+from .links import link, segment
 from .geojson import bins_collection, feature_collection, to_csv
 from .respond import json_response, respond
 
@@ -43,9 +42,10 @@ def layers():
 @bp.get("/api/layers/<name>")
 def layer(name):
     info = store().layer(name).as_json()
-    base = request.url_root.rstrip("/")
-    info["links"] = [{"rel": "items", "href": f"{base}/api/layers/{name}/features"},
-                     {"rel": "bins", "href": f"{base}/api/layers/{name}/bins"}]
+    info["links"] = [{"rel": "items", "href": link(f"/api/layers/{segment(name)}/features"),
+                      "type": "application/geo+json"},
+                     {"rel": "bins", "href": link(f"/api/layers/{segment(name)}/bins"),
+                      "type": "application/geo+json"}]
     return json_response(info)
 
 
@@ -64,15 +64,17 @@ def features(name):
             if p not in info.field_names:
                 raise BadParam("properties", f"layer {name!r} has no field {p!r} "
                                              f"(fields: {', '.join(info.field_names)})")
-    next_url = _next_link(args, offset + limit)
+    next_url = _next_link(name, args, offset + limit)
+
+    if fmt == "csv":  # a file, never an event stream
+        cols = db.features(name, view, props, limit, offset)
+        return Response(to_csv(cols, limit), mimetype="text/csv",
+                        headers={"Content-Disposition": f'inline; filename="{name}.csv"'})
 
     def work(progress):
         progress(f"querying {name}", 0.1)
         cols = db.features(name, view, props, limit + 1, offset)
         more = len(cols["id"]) > limit
-        if fmt == "csv":
-            return Response(to_csv(cols, limit), mimetype="text/csv",
-                            headers={"Content-Disposition": f'inline; filename="{name}.csv"'})
         progress(f"{min(limit, len(cols['id']))} features", 0.8)
         out = feature_collection(cols, limit)
         out["layer"] = name
@@ -104,6 +106,6 @@ def bins(name):
     return respond(work, mimetype="application/geo+json")
 
 
-def _next_link(args, offset: int) -> str:
+def _next_link(name: str, args, offset: int) -> str:
     query = [(k, v) for k, v in args.items(multi=True) if k != "offset"] + [("offset", str(offset))]
-    return f"{request.base_url}?{urlencode(query)}"
+    return link(f"/api/layers/{segment(name)}/features", query)

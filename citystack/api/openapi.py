@@ -1,93 +1,368 @@
-"""The OpenAPI 3 document, built from the routes' parameters and the
-analysis registry, so it cannot drift from what the server accepts."""
+"""The OpenAPI 3 document, built from the routes' parameters, the settings
+and the analysis registry, so it cannot drift from what the server accepts.
+
+It is as strict as the server where a schema can say it: integers are
+integers with their bounds, numbers have their ranges, choices are enums,
+every answer has a schema (errors included). What a schema cannot say
+(a bbox's min below its max, field names that depend on the layer, a cell
+that must fit its window) is said in the descriptions, and the server
+answers it with a 400 naming the parameter. tests/test_schemathesis.py
+checks the server against this document.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from .. import __version__
 from ..analyses.registry import REGISTRY
+from ..checks import BIGINT
+from ..settings import Settings
+from ..state import state
+from ..stores.base import KINDS
+from .classic import MAX_CELLS
+from .links import root
 from .respond import json_response
 
 bp = Blueprint("openapi", __name__)
 
-ERROR = {"description": "Bad request: the error names the parameter",
-         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-NOT_FOUND = {"description": "Unknown layer or analysis",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-
-
-def _param(name, schema, description, required=False, where="query"):
-    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
-
-
-LAYER = _param("layer", {"type": "string"}, "Layer name", True, "path")
-BBOX = _param("bbox", {"type": "string", "example": "-74.0,40.7,-73.9,40.8"},
-              "View as minlon,minlat,maxlon,maxlat (WGS 84 degrees)")
-DAYS = _param("days", {"type": "string", "example": "Mon,Tue"}, "Check-in layers: days of week (names or 0=Monday..6)")
-HOURS = _param("hours", {"type": "string", "example": "8-17"}, "Check-in layers: hour range, inclusive; 22-4 wraps")
+JSON, GEOJSON, CSV, SSE, HTML = "application/json", "application/geo+json", "text/csv", "text/event-stream", "text/html"
+ONCE = "Every parameter may be given once: a repeated one is refused with a 400."
 STREAM = ("Send `Accept: text/event-stream` to receive `progress` events ({message, fraction}) "
-          "and one final `result` or `error` event instead of JSON.")
+          "and one final `result` (the JSON answer) or `error` ({error, detail, status}) event instead.")
+FILTERS = ("Field filters, by the layer's fields (`GET /api/layers/{layer}` lists them): `FIELD=value` "
+           "keeps rows whose field equals the value (text fields: the text, numeric fields: a number), "
+           "`FIELD_min=` and `FIELD_max=` (numeric fields only) bound it, inclusive. Each once; a name "
+           "that is neither a parameter here nor a field of the layer is a 400.")
 
 
-def _ok(description, media="application/json", schema=None):
-    return {"description": description, "content": {media: {"schema": schema or {"type": "object"}}}}
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
-def document(base: str) -> dict:
-    paths = {
-        "/api/layers": {"get": {"summary": "List layers", "responses": {"200": _ok("Layers")}}},
-        "/api/layers/{layer}": {"get": {"summary": "Describe a layer: kind, count, extent, fields",
-                                        "parameters": [LAYER],
-                                        "responses": {"200": _ok("Layer"), "404": NOT_FOUND}}},
-        "/api/layers/{layer}/features": {"get": {
-            "summary": "Features of a view as GeoJSON (RFC 7946) or CSV",
-            "description": "Other query parameters filter by field: FIELD=value, FIELD_min=, FIELD_max=. " + STREAM,
-            "parameters": [LAYER, BBOX, DAYS, HOURS,
-                           _param("limit", {"type": "integer", "minimum": 1, "default": 10000}, "Most features to return"),
-                           _param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Features to skip"),
-                           _param("properties", {"type": "string"}, "Comma-separated fields to include"),
-                           _param("format", {"type": "string", "enum": ["geojson", "csv"]}, "Response format")],
-            "responses": {"200": _ok("FeatureCollection", "application/geo+json"), "400": ERROR, "404": NOT_FOUND}}},
-        "/api/layers/{layer}/bins": {"get": {
-            "summary": "The view aggregated on a grid: count and mean/min/max of a field per cell",
-            "description": STREAM,
-            "parameters": [LAYER, BBOX, DAYS, HOURS,
-                           _param("cells", {"type": "integer", "minimum": 1, "maximum": 512, "default": 64},
-                                  "Cells along the longer side"),
-                           _param("field", {"type": "string"}, "Numeric field to summarise")],
-            "responses": {"200": _ok("FeatureCollection of cells", "application/geo+json"),
-                          "400": ERROR, "404": NOT_FOUND}}},
-        "/api/analyses": {"get": {"summary": "List analyses and their parameters",
-                                  "responses": {"200": _ok("Analyses")}}},
-        "/getData/": {"get": {
-            "summary": "2015 route: listings of a view, coordinates in [lat, lng] order",
-            "parameters": [_param(k, {"type": "number"}, d, True) for k, d in
-                           (("lat1", "south"), ("lat2", "north"), ("lng1", "west"), ("lng2", "east"))],
-            "responses": {"200": _ok("FeatureCollection ([lat, lng])"), "400": ERROR}}},
-        "/eventSource/": {"get": {"summary": "2015 route: status lines as Server-Sent Events",
-                                  "responses": {"200": _ok("Event stream", "text/event-stream", {"type": "string"})}}},
+def _param(name, schema, description, required=False, where="query", **extra):
+    out = {"name": name, "in": where, "required": required, "schema": schema, "description": description, **extra}
+    if where == "query" and not required:
+        out["allowEmptyValue"] = True  # an empty value is the same as none (HTML forms send them)
+    return out
+
+
+def _csv(name, items, description, **extra):
+    """A comma-separated list in one query parameter (form style, not exploded)."""
+    return _param(name, {"type": "array", "items": items, **extra}, description, style="form", explode=False)
+
+
+def _int(lo=None, hi=BIGINT, default=None) -> dict:
+    out: dict = {"type": "integer"}
+    if lo is not None:
+        out["minimum"] = lo
+    if hi is not None:
+        out["maximum"] = hi
+    if default is not None:
+        out["default"] = default
+    return out
+
+
+LAYER = _param("layer", {"type": "string", "minLength": 1}, "Layer name (`GET /api/layers` lists them); unknown: 404", True, "path")
+BBOX = _csv("bbox", {"type": "number", "minimum": -180, "maximum": 180},
+            "View as minlon,minlat,maxlon,maxlat (WGS 84 degrees): longitudes in -180..180, latitudes in "
+            "-90..90, min not above max (a zero-width or zero-height view is allowed). Default: the whole layer.",
+            minItems=4, maxItems=4, example=[114.04, 22.53, 114.06, 22.55])
+DAYS = _csv("days", {"type": "string", "enum": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+                                                 "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                                 "Saturday", "Sunday", "0", "1", "2", "3", "4", "5", "6"]},
+            "Check-in layers only (others: 400): days of week, names (any case) or 0 = Monday .. 6 = Sunday",
+            minItems=1, example=["Sat", "Sun"])
+HOURS = _param("hours", {"type": "string", "pattern": r"^([01]?[0-9]|2[0-3])-([01]?[0-9]|2[0-3])$",
+                         "example": "8-17"},
+               "Check-in layers only (others: 400): START-END in hours 0..23, inclusive; START > END wraps past "
+               "midnight (22-4)")
+FILTER_PARAM = {"name": "filters", "in": "query", "required": False, "style": "form", "explode": True,
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}, "description": FILTERS}
+
+
+def _content(schema, *media) -> dict:
+    return {m: {"schema": schema} for m in media}
+
+
+def _ok(description, schema, media=(JSON,), stream=False) -> dict:
+    content = _content(schema, *media)
+    if stream:
+        content[SSE] = {"schema": {"type": "string"}}
+    return {"description": description, "content": content}
+
+
+ERRORS = {
+    "400": "Bad request: `parameter` names what is wrong and `detail` how. " + ONCE,
+    "404": "No such layer or analysis",
+    "405": "Method not allowed (the `Allow` header lists those that are)",
+    "414": "Request target (path and query string) too long",
+    "431": "Request headers too large",
+    "499": "The client went away before the answer (event streams)",
+    "500": "Internal error: the body carries a `request_id`, the same as the server's log line",
+    "503": "Busy (analysis slots, time limit) or database unavailable: try again after `Retry-After` seconds",
+}
+
+
+def _errors(*codes) -> dict:
+    return {code: {"$ref": f"#/components/responses/E{code}"} for code in codes}
+
+
+COMMON = ("405", "414", "431", "500")
+STORE = ("503",)  # any route that reads the database
+
+
+def _operation(summary, responses, parameters=(), description="", codes=()) -> dict:
+    out = {"summary": summary, "responses": {**responses, **_errors(*codes, *COMMON)}}
+    if description:
+        out["description"] = description
+    if parameters:
+        out["parameters"] = list(parameters)
+    return out
+
+
+def _analysis_param(p) -> dict:
+    schema = p.schema()
+    if schema["type"] == "integer" and "maximum" not in schema:
+        schema["maximum"] = BIGINT
+    help_ = p.help
+    if p.type == "field":
+        help_ += f" (a {'numeric ' if p.numeric else ''}field of the layer; others: 400)"
+    return _param(p.name, schema, help_)
+
+
+def paths(settings: Settings) -> dict:
+    layer_ops = {
+        "/": {"get": _operation("The map page", {"200": _ok("The page", {"type": "string"}, (HTML,))})},
+        "/api/health": {"get": _operation(
+            "Health, for load balancers: store, data version, open event streams, analysis counts",
+            {"200": _ok("Healthy", ref("Health"))}, codes=STORE)},
+        "/api/openapi.json": {"get": _operation("This document", {"200": _ok("OpenAPI 3 document",
+                                                                            {"type": "object"})})},
+        "/api/layers": {"get": _operation("List layers", {"200": _ok("Layers", ref("LayerList"))}, codes=STORE)},
+        "/api/layers/{layer}": {"get": _operation(
+            "Describe a layer: kind, count, extent, fields and links",
+            {"200": _ok("Layer", ref("Layer"))}, [LAYER], codes=("404", *STORE))},
+        "/api/layers/{layer}/features": {"get": _operation(
+            "Features of a view as GeoJSON (RFC 7946) or CSV",
+            {"200": {"description": "GeoJSON FeatureCollection ([lon, lat]), or CSV with `format=csv`",
+                     "content": {GEOJSON: {"schema": ref("FeatureCollection")}, CSV: {"schema": {"type": "string"}},
+                                 SSE: {"schema": {"type": "string"}}}}},
+            [LAYER, BBOX, DAYS, HOURS,
+             _param("limit", _int(1, settings.max_limit, settings.default_limit), "Most features to return"),
+             _param("offset", _int(0, BIGINT, 0), "Features to skip (a `next` link pages on)"),
+             _csv("properties", {"type": "string"}, "Fields to include, comma-separated (others: 400); "
+                                                   "default all", minItems=1),
+             _param("format", {"type": "string", "enum": ["geojson", "json", "csv"], "default": "geojson"},
+                    "Response format: GeoJSON (`json` is the same) or CSV (`text/csv`, no stream)"),
+             FILTER_PARAM],
+            FILTERS + " " + STREAM, codes=("400", "404", "499", *STORE))},
+        "/api/layers/{layer}/bins": {"get": _operation(
+            "The view aggregated on a grid: count and mean/min/max of a field per cell",
+            {"200": _ok("FeatureCollection of Polygon cells (non-empty ones)", ref("BinCollection"),
+                        (GEOJSON,), stream=True)},
+            [LAYER, BBOX, DAYS, HOURS,
+             _param("cells", _int(1, 512, 64), "Cells along the longer side of the view"),
+             _param("field", {"type": "string"}, "Numeric field to summarise (others: 400)"),
+             FILTER_PARAM],
+            FILTERS + " " + STREAM, codes=("400", "404", "499", *STORE))},
+        "/api/analyses": {"get": _operation("List analyses and their parameters",
+                                            {"200": _ok("Analyses", ref("AnalysisCatalogue"))})},
     }
     for analysis in REGISTRY.values():
-        paths[f"/api/analyses/{analysis.name}"] = {"get": {
-            "summary": analysis.title,
-            "description": f"{analysis.description} Layer kinds: {', '.join(analysis.kinds)}. {STREAM}",
-            "parameters": [_param("layer", {"type": "string"}, "Layer to analyse", True), BBOX, DAYS, HOURS]
-                          + [_param(p.name, p.schema(), p.help) for p in analysis.params],
-            "responses": {"200": _ok("Result"), "400": ERROR, "404": NOT_FOUND}}}
+        layer_ops[f"/api/analyses/{analysis.name}"] = {"get": _operation(
+            analysis.title,
+            {"200": _ok("The result, with its input, parameters and timing", ref("AnalysisResult"), stream=True)},
+            [_param("layer", {"type": "string", "minLength": 1}, f"Layer to analyse: a {' or '.join(analysis.kinds)} layer "
+                                                 "(unknown: 404, another kind: 400)", True), BBOX, DAYS, HOURS]
+            + [_analysis_param(p) for p in analysis.params],
+            f"{analysis.description} Layer kinds: {', '.join(analysis.kinds)}. Parameters not listed "
+            f"here are a 400. {STREAM}", codes=("400", "404", "499", *STORE))}
+    layer_ops["/getData/"] = {"get": _operation(
+        "2015 route: listings of a view, coordinates in [lat, lng] order, and an optional analysis",
+        {"200": _ok("FeatureCollection as the 2015 server answered it", ref("ClassicCollection"))},
+        [_param(k, {"type": "number", "minimum": -lim, "maximum": lim}, d, True) for k, d, lim in
+         (("lat1", "one latitude of the view", 90), ("lat2", "the other latitude", 90),
+          ("lng1", "one longitude of the view", 180), ("lng2", "the other longitude", 180))]
+        + [_param("analysis", {"type": "boolean", "default": False},
+                  "Also answer `analysis`, a list of grid cells (needs w, h and cell_size, and a view with "
+                  "an area)"),
+           _param("analysisType", {"type": "string", "enum": ["heatmap", "interp"], "default": "heatmap"},
+                  "Heat map of the points, or an interpolated price surface"),
+           _param("w", _int(1, 10_000), "Window width in pixels (with analysis)"),
+           _param("h", _int(1, 10_000), "Window height in pixels (with analysis)"),
+           _param("cell_size", _int(2, 2_000), "Cell side in pixels; must fit w and h, and the grid hold "
+                                                f"at most {MAX_CELLS:,} cells (with analysis)")],
+        "The 2015 client's route, on the classic layer (CITYSTACK_CLASSIC_LAYER). Status lines go to "
+        "`/eventSource/`. Other parameters are ignored, as in 2015. " + ONCE,
+        codes=("400", "404", *STORE))}
+    layer_ops["/eventSource/"] = {"get": _operation(
+        "2015 route: status lines of /getData/ requests as Server-Sent Events (never ends)",
+        {"200": _ok("Event stream: `data:` lines of text", {"type": "string"}, (SSE,))})}
+    return layer_ops
+
+
+def _number(nullable=False) -> dict:
+    return {"type": "number", "nullable": True} if nullable else {"type": "number"}
+
+
+def _array(items, **extra) -> dict:
+    return {"type": "array", "items": items, **extra}
+
+
+def _object(properties: dict, required=(), additional=True) -> dict:
+    out: dict = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = list(required)
+    if additional is not True:
+        out["additionalProperties"] = additional
+    return out
+
+
+COUNT = {"type": "integer", "minimum": 0}
+PROPERTY_VALUE = {"nullable": True, "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
+FEATURE_ID = {"anyOf": [{"type": "string"}, {"type": "number"}]}
+
+
+def schemas() -> dict:
+    bbox = _array(_number(), minItems=4, maxItems=4, description="minlon, minlat, maxlon, maxlat")
+    position = _array(_number(), minItems=2, maxItems=2)
+    link = _object({"rel": {"type": "string"}, "href": {"type": "string"}, "type": {"type": "string"}},
+                   ("rel", "href"))
+    return {
+        "Error": _object({"error": {"type": "string"}, "detail": {"type": "string"},
+                          "parameter": {"type": "string", "description": "400: the parameter at fault"},
+                          "request_id": {"type": "string", "description": "500: the log line's id"}},
+                         ("error", "detail")),
+        "Link": link,
+        "Field": {"oneOf": [
+            _object({"name": {"type": "string"}, "type": {"type": "string", "enum": ["number"]},
+                     "min": _number(True), "max": _number(True)}, ("name", "type", "min", "max")),
+            _object({"name": {"type": "string"}, "type": {"type": "string", "enum": ["text"]},
+                     "top": _array(_array(PROPERTY_VALUE, minItems=2, maxItems=2),
+                                   description="[value, count] of the most frequent values")},
+                    ("name", "type", "top"))]},
+        "Layer": _object({
+            "name": {"type": "string"}, "kind": {"type": "string", "enum": list(KINDS)}, "count": COUNT,
+            "extent": {**bbox, "nullable": True}, "fields": _array(ref("Field")),
+            "version": {"type": "integer"}, "source": {"type": "string"},
+            "places": {"type": "string", "description": "a check-in layer's places layer"},
+            "links": _array(ref("Link"), description="items (features) and bins of the layer")},
+            ("name", "kind", "count", "extent", "fields", "version", "source")),
+        "LayerList": _object({"layers": _array(ref("Layer"))}, ("layers",)),
+        "Point": _object({"type": {"type": "string", "enum": ["Point"]}, "coordinates": position},
+                         ("type", "coordinates")),
+        "Feature": _object({"type": {"type": "string", "enum": ["Feature"]}, "id": FEATURE_ID,
+                            "geometry": ref("Point"),
+                            "properties": {"type": "object", "additionalProperties": PROPERTY_VALUE}},
+                           ("type", "id", "geometry", "properties")),
+        "FeatureCollection": _object({
+            "type": {"type": "string", "enum": ["FeatureCollection"]}, "features": _array(ref("Feature")),
+            "numberReturned": COUNT, "layer": {"type": "string"},
+            "links": _array(ref("Link"), description="`next` when there are more features")},
+            ("type", "features", "numberReturned", "layer", "links")),
+        "BinCollection": _object({
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "features": _array(_object({
+                "type": {"type": "string", "enum": ["Feature"]},
+                "geometry": _object({"type": {"type": "string", "enum": ["Polygon"]},
+                                     "coordinates": _array(_array(position, minItems=4), minItems=1)},
+                                    ("type", "coordinates")),
+                "properties": _object({"i": COUNT, "j": COUNT, "count": {"type": "integer", "minimum": 1},
+                                       "mean": _number(True), "min": _number(True), "max": _number(True)},
+                                      ("i", "j", "count"))}, ("type", "geometry", "properties"))),
+            "numberReturned": COUNT,
+            "grid": _object({"bbox": bbox, "nx": {"type": "integer", "minimum": 1},
+                             "ny": {"type": "integer", "minimum": 1}, "dx": _number(), "dy": _number()},
+                            ("bbox", "nx", "ny", "dx", "dy")),
+            "total": COUNT, "layer": {"type": "string"}, "field": {"type": "string", "nullable": True}},
+            ("type", "features", "numberReturned", "grid", "total", "layer", "field")),
+        "AnalysisCatalogue": _object({"analyses": _array(_object({
+            "name": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
+            "kinds": _array({"type": "string", "enum": list(KINDS)}),
+            "params": _array(_object({
+                "name": {"type": "string"},
+                "type": {"type": "string", "enum": ["int", "float", "bool", "choice", "field", "str"]},
+                "default": {"nullable": True}, "help": {"type": "string"},
+                "min": _number(), "max": _number(), "choices": _array({"type": "string"}),
+                "numeric": {"type": "boolean"}}, ("name", "type", "default", "help")))},
+            ("name", "title", "description", "kinds", "params")))}, ("analyses",)),
+        "AnalysisInput": _object({"layer": {"type": "string"}, "bbox": bbox, "count": COUNT, "used": COUNT,
+                                  "sampled": {"type": "boolean"}}, ("layer", "bbox", "count", "used", "sampled")),
+        "AnalysisResult": {"allOf": [
+            _object({"analysis": {"type": "string"}, "kind": {"type": "string"},
+                     "input": ref("AnalysisInput"), "params": {"type": "object"},
+                     "seconds": {"type": "number", "minimum": 0}, "cached": {"type": "boolean"}},
+                    ("analysis", "input", "params", "seconds", "cached")),
+            {"anyOf": [ref("GridResult"), ref("ClustersResult"), ref("NetworkResult"),
+                       _object({"kind": {"not": {"type": "string", "enum": ["grid", "clusters", "network"]}}})]}]},
+        "GridResult": _object({
+            "kind": {"type": "string", "enum": ["grid"]},
+            "grid": _object({"bbox": bbox, "nx": {"type": "integer", "minimum": 1},
+                             "ny": {"type": "integer", "minimum": 1},
+                             "values": _array(_array(_number(True)),
+                                              description="ny rows of nx values, 0..1, south row first")},
+                            ("bbox", "nx", "ny", "values"))}, ("kind", "grid")),
+        "ClustersResult": _object({
+            "kind": {"type": "string", "enum": ["clusters"]},
+            "points": _object({"lon": _array(_number()), "lat": _array(_number()),
+                               "label": _array({"type": "integer", "minimum": -1})}, ("lon", "lat", "label")),
+            "clusters": _array(_object({"label": COUNT, "size": COUNT, "hull": _array(position)},
+                                       ("label", "size"))),
+            "noise": COUNT}, ("kind", "points", "clusters", "noise")),
+        "NetworkResult": _object({
+            "kind": {"type": "string", "enum": ["network"]},
+            "nodes": _array(_object({"id": FEATURE_ID, "lon": _number(), "lat": _number(), "links": COUNT,
+                                     "weighted_degree": {"type": "number", "minimum": 0},
+                                     "betweenness": {"type": "number", "minimum": 0}},
+                                    ("id", "lon", "lat", "links"))),
+            "edges": _array(_object({"source": FEATURE_ID, "target": FEATURE_ID, "weight": COUNT},
+                                    ("source", "target", "weight")))}, ("kind", "nodes", "edges")),
+        "Health": _object({"status": {"type": "string", "enum": ["ok"]}, "store": {"type": "string"},
+                           "data_version": {"type": "string"}, "event_streams": COUNT,
+                           "analyses": {"type": "object", "additionalProperties": {"type": "integer"}}},
+                          ("status", "store", "data_version", "event_streams", "analyses")),
+        "ClassicCollection": _object({
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "features": _array(_object({
+                "type": {"type": "string", "enum": ["Feature"]}, "id": FEATURE_ID,
+                "properties": {"type": "object", "additionalProperties": PROPERTY_VALUE},
+                "geometry": _object({"type": {"type": "string", "enum": ["Point"]},
+                                     "coordinates": {**position, "description": "[lat, lng]"}},
+                                    ("type", "coordinates"))}, ("type", "id", "properties", "geometry"))),
+            "lines": _array(_object({"from": FEATURE_ID, "to": FEATURE_ID,
+                                     "coordinates": _array(_number(), minItems=4, maxItems=4)},
+                                    ("from", "to", "coordinates")),
+                            description="check-in layers: links between places, [lat1, lng1, lat2, lng2]"),
+            "analysis": _array(_object({"x": _number(), "y": _number(), "width": _number(), "height": _number(),
+                                        "value": _number(True)}, ("x", "y", "width", "height", "value")),
+                               description="with analysis=true: cells in pixels, values 0..1")},
+            ("type", "features")),
+    }
+
+
+def responses() -> dict:
+    out = {}
+    for code, description in ERRORS.items():
+        out[f"E{code}"] = {"description": description, "content": {JSON: {"schema": ref("Error")}}}
+    out["E405"]["headers"] = {"Allow": {"schema": {"type": "string"}, "description": "the methods allowed"}}
+    out["E503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return out
+
+
+def document(server: str, settings: Settings) -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "citystack", "version": __version__,
-                 "description": "Geolocated city data, a features API and server-side analyses."},
-        "servers": [{"url": base}],
-        "paths": paths,
-        "components": {"schemas": {"Error": {
-            "type": "object", "required": ["error", "detail"],
-            "properties": {"error": {"type": "string"}, "detail": {"type": "string"},
-                           "parameter": {"type": "string"}}}}},
+                 "description": "Geolocated city data, a features API and server-side analyses. "
+                                "Every answer that is not a page or data is a JSON error "
+                                "`{error, detail}`. " + ONCE},
+        "servers": [{"url": server or "/"}],
+        "paths": paths(settings),
+        "components": {"schemas": schemas(), "responses": responses()},
     }
 
 
 @bp.get("/api/openapi.json")
 def openapi():
-    return json_response(document(request.url_root.rstrip("/")))
+    return json_response(document(root(), state().settings))

@@ -60,7 +60,7 @@ def view(args, layer: LayerInfo, reserved: set[str]) -> View:
                                 f"(fields: {', '.join(sorted(names))})")
         info = layer.field(field)
         raw = checks.single(args, key)
-        value = raw
+        value = checks.text(raw, key)
         if op != "eq" or info.type == NUMERIC:
             if info.type != NUMERIC:
                 raise BadParam(key, f"field {field!r} is text; {op} filters need a numeric field")

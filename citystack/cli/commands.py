@@ -171,26 +171,66 @@ def layers(db, as_json):
 @click.option("--port", type=int, default=None, help="Port (default 5000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes (default 1).")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per process (default 32).")
+@click.option("--allow-remote", is_flag=True, envvar="CITYSTACK_ALLOW_REMOTE",
+              help="Let a non-loopback --host (e.g. 0.0.0.0) be bound: the API then answers anyone who "
+                   "can reach the machine. Also CITYSTACK_ALLOW_REMOTE=1.")
 @click.option("--dev", is_flag=True, help="Flask's development server with reloader (loopback only).")
-def serve(db, host, port, workers, threads, dev):
-    """Serve the API and the map page (gunicorn)."""
+def serve(db, host, port, workers, threads, allow_remote, dev):
+    """Serve the API and the map page (gunicorn).
+
+    It binds loopback (127.0.0.1) unless told otherwise; any other address
+    needs --allow-remote, and is served with a warning.
+    """
     conf = settings(db=db, host=host, port=port, workers=workers, threads=threads)
+    on_loopback = _loopback(conf.host)
+    if dev and not on_loopback:
+        raise CliError("--dev serves on loopback only (127.0.0.1 or ::1): the debugger must never be public")
+    if not on_loopback and not allow_remote:
+        raise CliError(f"--host {conf.host} is not a loopback address: anyone who can reach this machine "
+                       "could use the API. Bind 127.0.0.1 behind a reverse proxy, or give --allow-remote "
+                       "to serve it as it is")
+    _check_page_policy(conf)
     store = _store(conf.db)  # fail here, with a message, rather than in every worker
     store.close()
     from ..app import create_app
 
     if dev:
-        on_loopback = _loopback(conf.host)
-        if not on_loopback:
-            raise CliError("--dev serves on loopback only (127.0.0.1 or ::1): the debugger must never be public")
         # The Werkzeug debugger, with the reloader: only here, and only on loopback.
-        create_app(conf).run(host=conf.host, port=conf.port, debug=on_loopback, use_reloader=True, threaded=True)
+        create_app(conf).run(host=conf.host, port=conf.port, debug=True, use_reloader=True, threaded=True)
         return
     from .server import run
 
-    click.echo(f"citystack serving {conf.db} on http://{conf.host}:{conf.port} "
+    if not on_loopback:
+        _warn_remote(conf)
+    click.echo(f"citystack serving {conf.db} on http://{_url_host(conf.host)}:{conf.port} "
                f"({conf.workers} worker(s) x {conf.threads} threads)", err=True)
     run(conf)
+
+
+def _warn_remote(conf: Settings) -> None:
+    line = "!" * 72
+    click.secho("\n".join([
+        line,
+        f"WARNING: citystack is listening on {conf.host}:{conf.port}, not on loopback.",
+        "Anyone who can reach this machine can read every layer and run analyses.",
+        "There is no authentication and no TLS: put a reverse proxy with both in front,",
+        "and set CITYSTACK_BASE_URL to the address clients use.",
+        line,
+    ]), err=True, fg="red", bold=True)
+
+
+def _check_page_policy(conf: Settings) -> None:
+    """The page's Content-Security-Policy must be expressible (the tile host): say so now, not per worker."""
+    from ..api.headers import policy
+
+    try:
+        policy(conf)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

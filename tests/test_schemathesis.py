@@ -37,7 +37,6 @@ DATA_DEPENDENT = {
     "properties", "field", "weight",  # field names: those of the layer only
     "layer",  # an analysis asked of a layer of another kind
     "w", "h", "cell_size",  # /getData/: needed with analysis=true; cells must fit the window
-    "lat2", "lng2",  # /getData/: an analysis needs a view with an area
 }
 
 # Gaussian-process and gradient-boosting fits take tens of seconds whatever the points

@@ -36,9 +36,6 @@ def get_data():
     lng1, lng2 = (params.number(args, k, lo=-180, hi=180) for k in ("lng1", "lng2"))
     view = View(bbox=(min(lng1, lng2), min(lat1, lat2), max(lng1, lng2), max(lat1, lat2)))
     analysis = _analysis_request(args)
-    if analysis and (lat1 == lat2 or lng1 == lng2):
-        raise BadParam("lat2" if lat1 == lat2 else "lng2",
-                       "an analysis needs a view with an area: lat1 and lat2, lng1 and lng2 must differ")
     info = db.layer(conf.classic_layer)
     status("starting data query...")
     try:

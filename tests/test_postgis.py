@@ -84,26 +84,18 @@ def layer_names(dk):
     return [info.name for info in dk.layers()]
 
 
-def assert_same(got: dict, want: dict, rough: tuple = ()):
-    """Same columns, dtypes and values. Columns in `rough` may differ in the last bits:
-    DuckDB's own loads of check-ins average place coordinates in a varying order."""
+def assert_same(got: dict, want: dict):
+    """Same columns, dtypes and values, floats bit for bit."""
     assert list(got) == list(want)
     for k in want:
         g, w = got[k], want[k]
         assert g.dtype == w.dtype, (k, g.dtype, w.dtype)
         if w.dtype.kind == "f":
-            if k in rough:
-                assert np.allclose(g, w, rtol=1e-13, atol=0, equal_nan=True), k
-            else:
-                assert np.array_equal(g, w, equal_nan=True), k
+            assert np.array_equal(g, w, equal_nan=True), k
         else:
             # DuckDBStore fills NULL text with "?" (np.ma filled(None)); PostGIS gives None.
             w = [None if (a is None and b == "?") else b for a, b in zip(g.tolist(), w.tolist())]
             assert g.tolist() == w, k
-
-
-def rough(info) -> tuple:
-    return ("lon", "lat") if info.kind == "checkins" or info.name.endswith("_places") else ()
 
 
 def views(info) -> list[View]:
@@ -137,7 +129,7 @@ def test_features_same_rows_same_order(stores):
         for view in views(info):
             for props, limit, offset in ((None, 500, 0), (None, 500, 500), (info.field_names[:2], 5000, 37)):
                 assert_same(pg.features(info.name, view, props, limit, offset),
-                            dk.features(info.name, view, props, limit, offset), rough(info))
+                            dk.features(info.name, view, props, limit, offset))
 
 
 def test_small_layer_round_trips_every_type(stores):
@@ -165,7 +157,7 @@ def test_counts_and_bins_match(stores):
                 assert_same({k: a.stats[k] for k in ("min", "max") if k in a.stats},
                             {k: b.stats[k] for k in ("min", "max") if k in b.stats})
                 if field:
-                    assert np.allclose(a.stats["mean"], b.stats["mean"], rtol=1e-12, equal_nan=True)
+                    assert_same({"mean": a.stats["mean"]}, {"mean": b.stats["mean"]})
 
 
 def test_covisits_match(stores):
@@ -201,7 +193,7 @@ def test_columns_match_and_samples_are_reproducible(stores):
         text = [f.name for f in info.fields if f.type == "text"][:1]
         for names in (["lon", "lat"] + numeric, ["id"] + text + numeric[:1]):
             for view in views(info)[:2]:
-                assert_same(pg.columns(info.name, view, names), dk.columns(info.name, view, names), rough(info))
+                assert_same(pg.columns(info.name, view, names), dk.columns(info.name, view, names))
                 a, b = (pg.columns(info.name, view, names, sample=300, seed=7) for _ in range(2))
                 assert_same(a, b)
                 assert len(a["lon" if "lon" in a else "id"]) == min(300, dk.count(info.name, view))
@@ -450,7 +442,7 @@ SAME_REQUESTS = [
 @pytest.mark.parametrize("path,params", SAME_REQUESTS, ids=[p for p, _ in SAME_REQUESTS])
 def test_same_requests_same_answers_as_duckdb(server, duck_server, path, params):
     """Through `citystack serve`: features, bins and analysis results on PostGIS
-    equal DuckDB's for the same requests (floats to 1e-9)."""
+    equal DuckDB's for the same requests, floats bit for bit."""
     answers = [requests.get(srv.url + path, params=params, timeout=120) for srv in (duck_server, server)]
     assert [a.status_code for a in answers] == [200, 200], answers[1].text
     duck, pg = (_without_timing(a.json()) for a in answers)
@@ -472,7 +464,7 @@ def _without_timing(body):
 
 def assert_same_json(a, b, where="$"):
     if isinstance(a, float) or isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), where
+        assert type(a) is type(b) and a == b, (where, a, b)
     elif isinstance(a, dict):
         assert a.keys() == b.keys(), where
         for k in a:

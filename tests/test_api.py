@@ -54,7 +54,6 @@ def test_paging_with_next_link(client):
     first = get(client, "/api/layers/listings/features", bbox=bbox, limit=100).get_json()
     assert first["numberReturned"] == 100
     nxt = next(link for link in first["links"] if link["rel"] == "next")["href"]
-    assert nxt.startswith("http://localhost/api/layers/listings/features?")
     second = client.get(nxt).get_json()
     ids = {f["id"] for f in first["features"]}
     assert second["numberReturned"] == 100 and not ids & {f["id"] for f in second["features"]}

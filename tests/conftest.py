@@ -164,3 +164,77 @@ def read_until_idle(lines: queue.Queue, timeout: float = 15) -> list[str]:
         except queue.Empty:
             pass
     return seen
+
+
+# --- in-process: the app itself, without a server process ---------------------------------------
+#
+# Where a real server adds nothing (plain request/response checks of the API and the analyses),
+# tests call the app through Flask's test client: the same routes, parameters, errors and event
+# streams, without spawning `citystack serve`. What needs a process (gunicorn, streams across
+# processes, clients going away, the browser, the CLI) keeps the `server` fixtures above.
+
+SSE = {"Accept": "text/event-stream"}
+
+
+def make_app(db, store, **settings):
+    """`create_app` over an open store, with the test servers' heartbeat and any settings changed."""
+    from citystack.app import create_app
+    from citystack.settings import Settings
+
+    return create_app(Settings(db=str(db), heartbeat=0.5).replace(**settings), store)
+
+
+@pytest.fixture(scope="session")
+def client(sample_db, store):
+    """Flask's test client on `create_app(settings, store)` over the session store: the API
+    in this process, against each store (DuckDB sample db and the PostGIS cluster)."""
+    return make_app(sample_db, store).test_client()
+
+
+@pytest.fixture(scope="session")
+def client_with(sample_db, store):
+    """A test client with some settings changed, over the same store:
+    ``client_with(analysis_time_limit=1).get(...)``."""
+    def make(**settings):
+        return make_app(sample_db, store, **settings).test_client()
+
+    return make
+
+
+def response_lines(response):
+    """The lines of a test-client response, read as the app writes them (an event stream is
+    not read to its end first: a stream that never ends is caught by `read_stream`)."""
+    pending = ""
+    for chunk in response.iter_encoded():
+        pending += chunk.decode()
+        *lines, pending = pending.split("\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+def read_stream(lines, limit: float = 30) -> tuple[list[tuple[str, str]], list[str]]:
+    """Every (event, data) pair and every comment of an event stream, read to its end.
+
+    Fails when the stream has not ended `limit` seconds after the start: the servers
+    under test send a comment every 0.5 s, so a stream that goes on after its last
+    event is seen to go on, rather than waited for."""
+    events, comments, event, data = [], [], "message", []
+    deadline = time.monotonic() + limit
+    for line in lines:
+        if line == "":
+            if data:
+                events.append((event, "\n".join(data)))
+            event, data = "message", []
+        elif line.startswith(":"):
+            comments.append(line[1:].strip())
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip())
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the stream did not end within {limit} s: events {events}, "
+                                 f"comments {comments[-5:]}")
+    if data:
+        events.append((event, "\n".join(data)))
+    return events, comments

@@ -1,5 +1,6 @@
-"""Analyses through HTTP: validation, streaming, cancellation, limits, cache,
-and the 2015 routes' analysis answers."""
+"""Analyses through the API: validation, streaming, limits, cache and the 2015
+routes' analysis answers in this process (Flask's test client on the app);
+cancellation and concurrency through a real `citystack serve` process."""
 
 from __future__ import annotations
 
@@ -10,24 +11,26 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import FOURSQUARE, AIRBNB, Server, citystack, needs_shared
-from test_api import parse_sse
+from conftest import FOURSQUARE, AIRBNB, SSE, citystack, needs_shared, read_stream, response_lines
 
 VIEW = "114.03,22.52,114.09,22.57"
 
 
-def run(server, name, stream=False, **params):
-    headers = {"Accept": "text/event-stream"} if stream else {}
-    return requests.get(f"{server.url}/api/analyses/{name}", params=params, headers=headers,
-                        timeout=120, stream=stream)
+def run(client, name, stream=False, **params):
+    return client.get(f"/api/analyses/{name}", query_string=params, headers=SSE if stream else {})
+
+
+def run_http(server, name, stream=False, **params):
+    return requests.get(f"{server.url}/api/analyses/{name}", params=params, headers=SSE if stream else {},
+                        timeout=(5, 120), stream=stream)
 
 
 def health(server):
     return requests.get(server.url + "/api/health", timeout=10).json()
 
 
-def test_catalogue_declares_parameters(server):
-    body = requests.get(server.url + "/api/analyses", timeout=10).json()
+def test_catalogue_declares_parameters(client):
+    body = client.get("/api/analyses").get_json()
     by_name = {a["name"]: a for a in body["analyses"]}
     assert set(by_name) >= {"heatmap", "interpolate", "clusters", "network"}
     bandwidth = next(p for p in by_name["heatmap"]["params"] if p["name"] == "bandwidth")
@@ -49,21 +52,21 @@ def test_catalogue_declares_parameters(server):
     ("clusters", {"bbox": "1,2,3"}, "bbox"),
     ("network", {}, "layer"),                                # wrong kind of layer
 ])
-def test_bad_parameter_is_400_naming_it(server, name, params, bad):
-    r = run(server, name, layer="listings", **params)
+def test_bad_parameter_is_400_naming_it(client, name, params, bad):
+    r = run(client, name, layer="listings", **params)
     assert r.status_code == 400, r.text
-    body = r.json()
+    body = r.get_json()
     assert body["parameter"] == bad and bad in body["detail"] + body["error"]
 
 
-def test_unknown_analysis_and_missing_layer(server):
-    assert run(server, "astrology", layer="listings").status_code == 404
-    r = run(server, "heatmap")
-    assert r.status_code == 400 and r.json()["parameter"] == "layer"
+def test_unknown_analysis_and_missing_layer(client):
+    assert run(client, "astrology", layer="listings").status_code == 404
+    r = run(client, "heatmap")
+    assert r.status_code == 400 and r.get_json()["parameter"] == "layer"
 
 
-def test_heatmap_grid_result(server):
-    body = run(server, "heatmap", layer="listings", bbox=VIEW, bandwidth=250, cells=40).json()
+def test_heatmap_grid_result(client):
+    body = run(client, "heatmap", layer="listings", bbox=VIEW, bandwidth=250, cells=40).get_json()
     grid = body["grid"]
     assert body["kind"] == "grid" and max(grid["nx"], grid["ny"]) == 40
     values = np.array(grid["values"], dtype=float)
@@ -71,54 +74,70 @@ def test_heatmap_grid_result(server):
     assert body["input"]["count"] > 1000 and body["input"]["sampled"] is False
 
 
-def test_interpolate_reports_model_and_baseline(server):
-    body = run(server, "interpolate", layer="listings", bbox=VIEW, model="knn", cells=20).json()
+def test_interpolate_reports_model_and_baseline(client):
+    body = run(client, "interpolate", layer="listings", bbox=VIEW, model="knn", cells=20).get_json()
     assert body["model"]["name"] == "knn" and set(body["metrics"]) == {"rmse", "mae", "r2"}
     # The sample city's prices follow a spatial trend: the model beats the mean.
     assert body["metrics"]["rmse"] < body["baseline"]["rmse"] and body["metrics"]["r2"] > 0.2
 
 
-def test_clusters_and_network(server):
-    body = run(server, "clusters", layer="listings", bbox=VIEW, method="kmeans", k=5).json()
+def test_clusters_and_network(client):
+    body = run(client, "clusters", layer="listings", bbox=VIEW, method="kmeans", k=5).get_json()
     assert len(body["clusters"]) == 5 and sum(c["size"] for c in body["clusters"]) == body["input"]["used"]
-    net = run(server, "network", layer="checkins", min_shared=3).json()
+    net = run(client, "network", layer="checkins", min_shared=3).get_json()
     assert net["edges"] and all(e["weight"] >= 3 for e in net["edges"])
     ids = {n["id"] for n in net["nodes"]}
     assert all(e["source"] in ids and e["target"] in ids for e in net["edges"])
 
 
-def test_time_filter_applies_to_analyses(server):
-    all_day = run(server, "heatmap", layer="checkins", cells=10).json()["input"]["count"]
-    evenings = run(server, "heatmap", layer="checkins", cells=10, days="Fri,Sat", hours="20-23").json()
+def test_time_filter_applies_to_analyses(client):
+    all_day = run(client, "heatmap", layer="checkins", cells=10).get_json()["input"]["count"]
+    evenings = run(client, "heatmap", layer="checkins", cells=10, days="Fri,Sat", hours="20-23").get_json()
     assert 0 < evenings["input"]["count"] < all_day / 4
 
 
-def test_stream_progress_then_result(server):
-    r = run(server, "interpolate", stream=True, layer="listings", bbox=VIEW, model="svr", max_train=500)
-    events = parse_sse(r.iter_lines(decode_unicode=True))
+def test_stream_progress_then_result(client):
+    r = run(client, "interpolate", stream=True, layer="listings", bbox=VIEW, model="svr", max_train=500)
+    assert r.status_code == 200 and r.mimetype == "text/event-stream"
+    events, _ = read_stream(response_lines(r))
+    kinds = [e for e, _ in events]
     messages = [json.loads(d)["message"] for e, d in events if e == "progress"]
     assert any(m.startswith("training model 3/6: SVR C=") for m in messages), messages
-    assert events[-1][0] == "result" and json.loads(events[-1][1])["model"]["name"] == "svr"
+    assert kinds[-1] == "result" and set(kinds[:-1]) == {"progress"}, kinds
+    assert json.loads(events[-1][1])["model"]["name"] == "svr"
 
 
-def test_identical_requests_are_cached_until_data_changes(server, sample_db, tmp_path):
+def test_identical_requests_are_cached_until_data_changes(client, sample_db, tmp_path):
     params = dict(layer="listings", bbox=VIEW, bandwidth=400, cells=30)
-    first, second = run(server, "heatmap", **params).json(), run(server, "heatmap", **params).json()
+    first, second = run(client, "heatmap", **params).get_json(), run(client, "heatmap", **params).get_json()
     assert first["cached"] is False and second["cached"] is True and second["grid"] == first["grid"]
-    # Loading while the server runs: it sees the new data at once, and the cache does not answer.
+    # Loading while the app runs: it sees the new data at once, and the cache does not answer.
     extra = tmp_path / "extra.csv"
     extra.write_text("lat,lon,name\n22.54,114.05,a\n22.55,114.06,b\n")
     citystack("load", extra, "--layer", "extra", "--db", sample_db)
-    assert requests.get(server.url + "/api/layers/extra", timeout=10).json()["count"] == 2
-    assert run(server, "heatmap", **params).json()["cached"] is False
+    assert client.get("/api/layers/extra").get_json()["count"] == 2
+    assert run(client, "heatmap", **params).get_json()["cached"] is False
+
+
+def progress_until(lines, text: str) -> list[str]:
+    """The stream's lines up to the first progress event whose data holds `text`;
+    fails if the stream ends (or has a result or error) first."""
+    seen = []
+    for line in lines:
+        seen.append(line)
+        if line.startswith("data:") and text in line:
+            return seen
+        assert not line.startswith(("event: result", "event: error")), seen
+    raise AssertionError(f"the stream ended without {text!r}: {seen}")
 
 
 def test_disconnect_stops_the_work(server):
+    """Through a real server: the client that asked for the analysis goes away mid-run,
+    and the analysis stops (counted as cancelled, never as completed)."""
     before = health(server)["analyses"]
-    r = run(server, "interpolate", stream=True, layer="listings", model="svr", max_train=8000, folds=10)
-    for line in r.iter_lines(decode_unicode=True):
-        if line.startswith("data:") and "training model 1/" in line:
-            break
+    r = run_http(server, "interpolate", stream=True, layer="listings", model="svr", max_train=8000, folds=10)
+    progress_until(r.iter_lines(decode_unicode=True), "training model 1/")
+    assert health(server)["analyses"].get("running", 0) == before.get("running", 0) + 1
     r.close()  # the browser went away
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -130,52 +149,63 @@ def test_disconnect_stops_the_work(server):
     assert now.get("completed", 0) == before.get("completed", 0) and now.get("running", 0) == 0
 
 
+def test_analyses_do_not_block_features(server):
+    """Through a real server: a features request is answered while an analysis runs (it
+    has reported training; after the answer it is still running and its stream goes on)."""
+    before = health(server)["analyses"]
+    r = run_http(server, "interpolate", stream=True, layer="listings", model="gbr", max_train=4000)
+    try:
+        lines = r.iter_lines(decode_unicode=True)
+        progress_until(lines, "training model 1/")
+        f = requests.get(server.url + "/api/layers/listings/features",
+                         params={"bbox": "114.05,22.54,114.06,22.55"}, timeout=30)
+        assert f.status_code == 200 and f.json()["numberReturned"] > 0
+        now = health(server)["analyses"]
+        assert now.get("running", 0) == before.get("running", 0) + 1  # the analysis goes on meanwhile
+        assert now.get("completed", 0) == before.get("completed", 0)
+        following = next((line for line in lines if line), None)  # a keep-alive within 0.5 s, or progress
+        assert following is not None and following.startswith((":", "event: progress")), following
+    finally:
+        r.close()  # and is cancelled: the next tests get the server to themselves
+
+
 @pytest.fixture(scope="module")
-def limited(sample_db):
-    srv = Server(sample_db, env={"CITYSTACK_ANALYSIS_MAX_POINTS": "1000", "CITYSTACK_ANALYSIS_TIME_LIMIT": "1"})
-    yield srv
-    srv.stop()
+def limited(client_with):
+    return client_with(analysis_max_points=1000, analysis_time_limit=1)
 
 
 def test_large_views_are_sampled(limited):
-    body = run(limited, "heatmap", layer="listings", cells=20).json()
+    body = run(limited, "heatmap", layer="listings", cells=20).get_json()
     assert body["input"]["sampled"] is True and body["input"]["used"] == 1000
     assert body["input"]["count"] >= 20_000
 
 
 def test_time_limit_gives_clear_error(limited):
-    r = run(limited, "interpolate", layer="listings", model="gp", folds=10)  # seconds of fitting
-    assert r.status_code == 503
-    assert r.json()["error"] == "time limit" and "time limit" in r.json()["detail"]
-
-
-def test_analyses_do_not_block_features(server):
-    import threading
-
-    slow = threading.Thread(target=lambda: run(server, "interpolate", layer="listings", model="gbr",
-                                               max_train=4000), daemon=True)
-    slow.start()
-    time.sleep(0.5)
-    started = time.monotonic()
-    r = requests.get(server.url + "/api/layers/listings/features", params={"bbox": "114.05,22.54,114.06,22.55"},
-                     timeout=30)
-    quick = time.monotonic() - started
-    assert r.status_code == 200 and slow.is_alive()  # answered while the analysis still runs
-    slow.join(120)
-    assert quick < 30
+    """A 503 naming the limit; and when the limit passes once a stream is under way,
+    the same error is the stream's last event, and the stream ends."""
+    params = dict(layer="listings", model="gp", folds=10)  # seconds of fitting
+    plain = run(limited, "interpolate", **params)
+    assert plain.status_code == 503
+    assert plain.get_json()["error"] == "time limit" and "time limit" in plain.get_json()["detail"]
+    r = run(limited, "interpolate", stream=True, **params)
+    assert r.status_code == 200 and r.mimetype == "text/event-stream"
+    events, _ = read_stream(response_lines(r))
+    kinds = [e for e, _ in events]
+    assert kinds[0] == "progress" and kinds[-1] == "error" and set(kinds[:-1]) == {"progress"}, kinds
+    assert json.loads(events[-1][1]) == {**plain.get_json(), "status": 503}
 
 
 # --- the 2015 routes ---------------------------------------------------------------------------
 
-def classic(server, **params):
+def classic(client, **params):
     base = {"lat1": 22.52, "lat2": 22.57, "lng1": 114.03, "lng2": 114.09}
-    return requests.get(server.url + "/getData/", params={**base, **params}, timeout=120)
+    return client.get("/getData/", query_string={**base, **params})
 
 
 @pytest.mark.parametrize("kind", ["heatmap", "interp"])
-def test_classic_analysis_cells(server, kind):
+def test_classic_analysis_cells(client, kind):
     w, h, cell = 803, 457, 20
-    body = classic(server, w=w, h=h, cell_size=cell, analysis="true", analysisType=kind).json()
+    body = classic(client, w=w, h=h, cell_size=cell, analysis="true", analysisType=kind).get_json()
     cells = body["analysis"]
     nx, ny = w // cell, h // cell
     assert len(cells) == nx * ny and body["features"]
@@ -187,34 +217,29 @@ def test_classic_analysis_cells(server, kind):
     assert min(values) >= 0 and max(values) == 1
 
 
-def test_classic_heatmap_rows_run_north_to_south(server, store):
+def test_classic_heatmap_rows_run_north_to_south(client, store):
     """A view whose listings all lie in its southern half: the heat is in the last rows."""
     from citystack.stores import View
 
     north = store.layer("listings").extent[3]
     params = {"lat1": north - 0.04, "lat2": north + 0.04, "lng1": 114.0, "lng2": 114.12}
-    body = requests.get(server.url + "/getData/", params={**params, "w": 240, "h": 160, "cell_size": 40,
-                                                         "analysis": "true"}, timeout=60).json()
+    body = client.get("/getData/", query_string={**params, "w": 240, "h": 160, "cell_size": 40,
+                                                 "analysis": "true"}).get_json()
     values = np.array([c["value"] for c in body["analysis"]]).reshape(4, 6)
     assert store.count("listings", View(bbox=(114.0, north - 0.04, 114.12, north))) > 10
     rows = values.sum(axis=1)
     assert rows[0] < rows[1] < rows[2] and rows[0] < rows[2] / 2
 
 
-def test_classic_analysis_bad_input(server):
-    r = classic(server, w=100, h=100, cell_size=10, analysis="true", analysisType="kriging")
-    assert r.status_code == 400 and r.json()["parameter"] == "analysisType"
-    r = classic(server, w=5, h=100, cell_size=10, analysis="true")
-    assert r.status_code == 400 and r.json()["parameter"] == "cell_size"
+def test_classic_analysis_bad_input(client):
+    r = classic(client, w=100, h=100, cell_size=10, analysis="true", analysisType="kriging")
+    assert r.status_code == 400 and r.get_json()["parameter"] == "analysisType"
+    r = classic(client, w=5, h=100, cell_size=10, analysis="true")
+    assert r.status_code == 400 and r.get_json()["parameter"] == "cell_size"
 
 
-def test_classic_checkin_layer(sample_db, store):
-    srv = Server(sample_db, env={"CITYSTACK_CLASSIC_LAYER": "checkins"})
-    try:
-        body = requests.get(srv.url + "/getData/", params={"lat1": 22.52, "lat2": 22.57, "lng1": 114.03,
-                                                           "lng2": 114.09}, timeout=60).json()
-    finally:
-        srv.stop()
+def test_classic_checkin_layer(client_with, store):
+    body = classic(client_with(classic_layer="checkins")).get_json()
     from citystack.stores import View
 
     pairs = store.covisits("checkins", View(bbox=(114.03, 22.52, 114.09, 22.57)), 2)
@@ -232,9 +257,9 @@ def test_classic_checkin_layer(sample_db, store):
 
 
 @needs_shared(AIRBNB)
-def test_interpolate_beats_baseline_on_manhattan_prices(server):
-    body = run(server, "interpolate", layer="nyc", bbox="-74.02,40.70,-73.93,40.80", model="knn", log="true",
-               max_train=5000).json()
+def test_interpolate_beats_baseline_on_manhattan_prices(client):
+    body = run(client, "interpolate", layer="nyc", bbox="-74.02,40.70,-73.93,40.80", model="knn", log="true",
+               max_train=5000).get_json()
     assert body["log"] is True
     assert body["metrics"]["rmse"] < body["baseline"]["rmse"]
     assert body["metrics"]["mae"] < body["baseline"]["mae"]

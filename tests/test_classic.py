@@ -1,4 +1,6 @@
-"""The 2015 routes answer the 2015 client's requests as the 2015 server did."""
+"""The 2015 routes answer the 2015 client's requests as the 2015 server did: their
+answers in this process (Flask's test client on the app), their status-line
+streams through a real `citystack serve` process."""
 
 from __future__ import annotations
 
@@ -12,15 +14,21 @@ from conftest import open_stream, read_until_idle
 SOUTH, NORTH, WEST, EAST = 22.53, 22.55, 114.04, 114.07
 
 
-def classic(server, path="/getData/", **extra):
-    params = {"lat1": SOUTH, "lat2": NORTH, "lng1": WEST, "lng2": EAST, **extra}
-    return requests.get(server.url + path, params=params, timeout=60, allow_redirects=False)
+PARAMS = {"lat1": SOUTH, "lat2": NORTH, "lng1": WEST, "lng2": EAST}
 
 
-def test_get_data_answers_lat_lng_features(server, store):
-    r = classic(server)
+def classic(client, path="/getData/", **extra):
+    return client.get(path, query_string={**PARAMS, **extra})
+
+
+def classic_http(server):
+    return requests.get(server.url + "/getData/", params=PARAMS, timeout=60)
+
+
+def test_get_data_answers_lat_lng_features(client, store):
+    r = classic(client)
     assert r.status_code == 200
-    fc = r.json()
+    fc = r.get_json()
     assert fc["type"] == "FeatureCollection"
     expected = store.features("listings", View(bbox=(WEST, SOUTH, EAST, NORTH)), ["name", "price"], 50_000)
     assert len(fc["features"]) == len(expected["id"]) > 100
@@ -34,25 +42,24 @@ def test_get_data_answers_lat_lng_features(server, store):
         assert SOUTH <= f["geometry"]["coordinates"][0] <= NORTH
         assert set(f["properties"]) == {"name", "price", "priceNorm"}
         assert f["properties"]["name"] == name and f["properties"]["price"] == price
-        assert abs(f["properties"]["priceNorm"] - (price - lo) / (hi - lo)) < 1e-12
+        assert f["properties"]["priceNorm"] == (price - lo) / (hi - lo)
     norms = [f["properties"]["priceNorm"] for f in fc["features"]]
     assert min(norms) == 0 and max(norms) == 1
 
 
-def test_get_data_without_slash_does_not_redirect(server):
-    with_slash, without = classic(server), classic(server, "/getData")
-    assert without.status_code == 200 and without.json() == with_slash.json()
+def test_get_data_without_slash_does_not_redirect(client):
+    with_slash, without = classic(client), classic(client, "/getData")
+    assert without.status_code == 200 and without.get_json() == with_slash.get_json()
 
 
-def test_bounds_given_in_any_order(server):
-    swapped = requests.get(server.url + "/getData/", params={"lat1": NORTH, "lat2": SOUTH, "lng1": EAST,
-                                                             "lng2": WEST}, timeout=60)
-    assert len(swapped.json()["features"]) == len(classic(server).json()["features"])
+def test_bounds_given_in_any_order(client):
+    swapped = client.get("/getData/", query_string={"lat1": NORTH, "lat2": SOUTH, "lng1": EAST, "lng2": WEST})
+    assert swapped.get_json() == classic(client).get_json()
 
 
 def test_event_source_status_lines_reach_every_stream(server):
     streams = [open_stream(server.url) for _ in range(2)]
-    classic(server)
+    assert classic_http(server).status_code == 200
     for lines, stop in streams:
         seen = read_until_idle(lines)
         stop.set()
@@ -64,15 +71,19 @@ def test_dropped_streams_are_released(server):
     def streams():
         return requests.get(server.url + "/api/health", timeout=10).json()["event_streams"]
 
-    base = streams()
+    def released(limit=15) -> bool:
+        deadline = time.monotonic() + limit
+        while streams() and time.monotonic() < deadline:
+            classic_http(server)  # status lines make the server write, and notice the closed sockets
+            time.sleep(0.5)
+        return streams() == 0
+
+    # From none (the streams earlier tests closed are gone too) to exactly the 12 opened, and back.
+    assert released(), streams()
     opened = [requests.get(server.url + "/eventSource", stream=True, timeout=10) for _ in range(12)]
     for r in opened:
         next(r.iter_lines())
-    assert streams() >= base + 12
+    assert streams() == 12
     for r in opened:
         r.close()
-    deadline = time.monotonic() + 15
-    while streams() > base and time.monotonic() < deadline:
-        classic(server)  # status lines make the server write, and notice the closed sockets
-        time.sleep(0.5)
-    assert streams() <= base
+    assert released(), streams()

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
+from click.testing import CliRunner
 from PIL import Image
 
+from citystack.cli.commands import main
 from conftest import citystack
+
+
+def citystack_each(*commands, check=True):
+    """Independent commands run side by side: each process starts Python and imports
+    the analyses (scikit-learn, networkx), seconds of CPU before it does anything."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda args: citystack(*args, check=check), commands))
 
 
 def test_layers_lists_counts_fields_and_extent(duckdb_db):
@@ -18,33 +28,41 @@ def test_layers_lists_counts_fields_and_extent(duckdb_db):
 
 def test_analyze_writes_json_geojson_and_png(duckdb_db, tmp_path):
     bbox = "114.03,22.52,114.09,22.57"
-    proc = citystack("analyze", "heatmap", "--layer", "listings", "--bbox", bbox, "--bandwidth", "250",
-                     "--cells=50", "--out", tmp_path / "h.json", "--db", duckdb_db)
-    assert "wrote" in proc.stdout
+    heat, *_ = citystack_each(
+        ("analyze", "heatmap", "--layer", "listings", "--bbox", bbox, "--bandwidth", "250", "--cells=50",
+         "--out", tmp_path / "h.json", "--db", duckdb_db),
+        ("analyze", "network", "--layer", "checkins", "--min-shared", "4", "--out", tmp_path / "n.geojson",
+         "--db", duckdb_db),
+        ("analyze", "clusters", "--layer", "listings", "--bbox", bbox, "--method", "kmeans", "--k", "4",
+         "--out", tmp_path / "c.png", "--db", duckdb_db))
+    assert "wrote" in heat.stdout
     result = json.loads((tmp_path / "h.json").read_text())
     assert result["params"]["bandwidth"] == 250 and max(result["grid"]["nx"], result["grid"]["ny"]) == 50
-    citystack("analyze", "network", "--layer", "checkins", "--min-shared", "4", "--out", tmp_path / "n.geojson",
-              "--db", duckdb_db)
     fc = json.loads((tmp_path / "n.geojson").read_text())
     kinds = {f["geometry"]["type"] for f in fc["features"]}
     assert fc["type"] == "FeatureCollection" and kinds == {"Point", "LineString"}
-    citystack("analyze", "clusters", "--layer", "listings", "--bbox", bbox, "--method", "kmeans", "--k", "4",
-              "--out", tmp_path / "c.png", "--db", duckdb_db)
     image = Image.open(tmp_path / "c.png")
     assert image.format == "PNG" and image.width == 1000 and len(image.convert("RGB").getcolors(1 << 20)) > 5
 
 
 def test_analyze_refuses_bad_parameters(duckdb_db, tmp_path):
-    for args, says in [
+    cases = [
         (["heatmap", "--bandwidth", "2"], "--bandwidth: must be at least 10"),
         (["heatmap", "--bandwidht", "200"], "has no parameter 'bandwidht'"),
         (["interpolate", "--model", "magic"], "--model: expected one of"),
         (["network"], "checkins layers"),
         (["heatmap", "--bbox", "1,2"], "--bbox"),
-    ]:
-        proc = citystack("analyze", *args, "--layer", "listings", "--out", tmp_path / "x.json", "--db", duckdb_db,
-                         check=False)
-        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    ]
+    common = ["--layer", "listings", "--out", str(tmp_path / "x.json"), "--db", str(duckdb_db)]
+    # The first through a process, as a user meets it; the others through the same command
+    # in this process (click's runner), where a process would only add seconds of imports.
+    (args, says), *others = cases
+    proc = citystack("analyze", *args, *common, check=False)
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    for args, says in others:
+        result = CliRunner().invoke(main, ["analyze", *args, *common])
+        assert result.exit_code == 2 and says in result.stderr, (result.stderr, result.exception)
+        assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     assert not (tmp_path / "x.json").exists()
 
 

@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.json.sort_keys = False
     store = store or open_store(settings.db, settings)
     registry.load(settings.plugins.split(",") if settings.plugins else ())
-    runner = Runner(store, settings.analysis_max_points, settings.cache_entries, settings.analysis_slots)
+    runner = Runner(store, settings)
     state.init_app(app, state.State(settings, store, store.broadcaster(), runner))
     logging.getLogger("citystack").setLevel(logging.INFO)
     errors.register(app)

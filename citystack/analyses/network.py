@@ -7,6 +7,9 @@ that number. The store finds the pairs in one set-based query
 stores without it and for tests. Per place the result gives its links,
 weighted degree and betweenness centrality (how often it lies on shortest
 paths between other places: the "bridges" between neighbourhoods).
+The number of links can grow with the square of the places: a view whose
+links would take more memory than an analysis may use is refused (400,
+naming min_shared) before the graph is built.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ import numpy as np
 from scipy import sparse
 
 from ..stores.base import View
-from .registry import Param, analysis
+from .registry import BadParam, Param, analysis
+
+# Memory per link of the graph and of the answer (networkx's adjacency, the
+# edge list, its JSON): measured about 600 bytes on the Foursquare check-ins.
+BYTES_PER_LINK = 700
 
 
 @analysis(
@@ -36,6 +43,12 @@ def network(data, params, progress):
     else:
         cols = data.store.columns(data.layer.name, data.view, ["user", "place"])
         a, b, weight = covisits(cols["user"], cols["place"], min_shared)
+    need = len(a) * BYTES_PER_LINK
+    if data.max_bytes is not None and need > data.max_bytes:
+        raise BadParam("min_shared", f"{len(a)} links between the places in view (min_shared={min_shared}) "
+                                     f"would take about {need / 1e6:,.0f} MB to build and answer, over the "
+                                     f"{data.max_bytes / 1e6:,.0f} MB an analysis may use "
+                                     "(CITYSTACK_ANALYSIS_MAX_BYTES): raise min_shared or narrow the view")
     progress(f"{len(a)} links; reading their places", 0.2)
     wanted = set(np.asarray(a).tolist()) | set(np.asarray(b).tolist())
     out = build_network(a, b, weight, _places(data, wanted), progress)

@@ -4,7 +4,9 @@ against that stack.
 ``/getData/`` takes the view as ``lat1, lat2, lng1, lng2`` and answers a
 FeatureCollection whose Point coordinates are **[lat, lng]** (the 2015
 client's order, not GeoJSON's). ``/eventSource/`` streams the status lines
-those requests post while they work.
+those requests post while they work. The ``analysis`` grid is analysis work
+like any other: at most MAX_CELLS cells, run by the runner (cache, slot,
+time limit, a worker process that is stopped when the client leaves).
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ from __future__ import annotations
 import numpy as np
 from flask import Blueprint, Response, request
 
+from ..analyses.grid import MAX_SIDE
 from ..analyses.heatmap import density
 from ..analyses.interpolate import fit_surface
 from ..analyses.pixels import PixelGrid
+from ..analyses.runner import Task
 from .. import checks
 from ..checks import BadParam
 from ..state import state as shared_state
 from ..events import sse
 from ..events.broadcast import event_stream
+from ..events.progress import Progress
 from ..stores.base import View
 from . import params
-from .respond import json_response
+from .respond import departure_probe, json_response
 
 bp = Blueprint("classic", __name__)
+MAX_CELLS = MAX_SIDE * MAX_SIDE  # 160,000: the heatmap analysis's largest grid
 
 
 @bp.route("/getData/", strict_slashes=False)
@@ -37,6 +43,7 @@ def get_data():
     view = View(bbox=(min(lng1, lng2), min(lat1, lat2), max(lng1, lng2), max(lat1, lat2)))
     analysis = _analysis_request(args)
     info = db.layer(conf.classic_layer)
+    version = db.data_version()  # before the query: what a cached analysis is keyed by
     status("starting data query...")
     try:
         if info.kind == "checkins":
@@ -49,15 +56,28 @@ def get_data():
         out = classic_collection(cols, name_f, price_f)
         if analysis:
             status("starting analysis...")
-            grid = PixelGrid(view.bbox, *analysis[:3])
-            out["analysis"] = analysis_cells(analysis[3], grid, cols, price_f, status)
+            out["analysis"] = _run_analysis(state, analysis, view, info, cols, price_f, version)
         return json_response(out)
     finally:
         status("idle")
 
 
+def _run_analysis(state, analysis, view, info, cols, price_field, version) -> list[dict]:
+    """The analysis cells, through the runner like every analysis: cached, in
+    a slot, in a worker process stopped at the time limit or when the client
+    leaves; its progress lines go to the 2015 status stream."""
+    w, h, cell, kind = analysis
+    grid = PixelGrid(view.bbox, w, h, cell)
+    inputs = {k: cols[k] for k in ("lon", "lat", price_field)}
+    progress = Progress(lambda message, fraction: state.broadcaster.publish(message),
+                        state.settings.analysis_time_limit, departure_probe(request.environ))
+    key = ("classic", info.name, view.key(), w, h, cell, kind, price_field, state.settings.max_limit)
+    return state.runner.call(key, Task(analysis_cells, (kind, grid, inputs, price_field)), progress, version)
+
+
 def _analysis_request(args):
-    """(w, h, cell_size, type) when the request asks for an analysis, else None."""
+    """(w, h, cell_size, type) when the request asks for an analysis, else None;
+    at most MAX_CELLS cells, as the heatmap analysis allows."""
     if not checks.boolean(params.get(args, "analysis") or "false", "analysis"):
         return None
     kind = checks.choice(params.get(args, "analysisType") or "heatmap", "analysisType", ("heatmap", "interp"))
@@ -66,11 +86,19 @@ def _analysis_request(args):
     cell = params.integer(args, "cell_size", lo=2, hi=2_000)
     if w < cell or h < cell:
         raise BadParam("cell_size", f"a {cell} px cell does not fit a {w} x {h} px window")
+    cells = (w // cell) * (h // cell)
+    if cells > MAX_CELLS:
+        raise BadParam("cell_size", f"{cell} px cells over a {w} x {h} px window make {cells:,} cells; "
+                                    f"at most {MAX_CELLS:,}: use larger cells")
     return w, h, cell, kind
 
 
 def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -> list[dict]:
-    """The 2015 analysis: a heat map of the points, or an interpolated price surface."""
+    """The 2015 analysis: a heat map of the points, or an interpolated price surface.
+
+    A unit of work for the runner: it runs in an analysis worker, so it takes
+    only what pickles (the grid, numpy columns) and reports through `status`
+    (a Progress: ``status(message, fraction=None)``)."""
     x, y = grid.proj.forward(cols["lon"], cols["lat"])
     if kind == "heatmap":
         return grid.cells(density(x, y, None, grid.x, grid.y, grid.cell_m))

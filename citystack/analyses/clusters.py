@@ -86,7 +86,7 @@ class DBSCANPlan:
 
 
 BYTES_PER_NEIGHBOUR = 16  # measured on the NYC listings: 12-15 bytes of peak memory per pair
-ESTIMATE_POINTS = 256  # points whose neighbours are counted for the estimate
+ESTIMATE_POINTS = 1000  # points whose neighbours are counted for the estimate
 ESTIMATE_TREE = 20_000  # at most this many points in the tree counted against
 MIN_SAMPLE = 500  # fewer points than this is no longer a clustering of the view: refuse
 

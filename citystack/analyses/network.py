@@ -22,7 +22,8 @@ from ..stores.base import View
 from .registry import BadParam, Param, analysis
 
 # Memory per link of the graph and of the answer (networkx's adjacency, the
-# edge list, its JSON): measured about 600 bytes on the Foursquare check-ins.
+# edge list, its JSON): measured 535 bytes at the peak on the 749,392 links of
+# the Foursquare check-ins with min_shared=1; with margin:
 BYTES_PER_LINK = 700
 
 

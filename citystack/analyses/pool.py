@@ -41,6 +41,7 @@ PRELOAD = ["citystack.analyses.worker", *(f"citystack.analyses.{m}" for m in BUI
            "citystack.stores.duckdb", "citystack.stores.postgis"]
 STEP = 0.1  # seconds between looks at the client and the clock while a job runs
 TERM_GRACE = 0.5  # seconds between SIGTERM and SIGKILL
+PIPE_BYTES = 1 << 20  # the result pipe's buffer
 STARTUP_ALLOWANCE = 60.0  # seconds a new worker may take to start before its job's time limit runs on
 
 
@@ -83,6 +84,7 @@ class Worker:
     def __init__(self, ctx, settings):
         job_r, self.jobs = ctx.Pipe(duplex=False)
         self.messages, msg_w = ctx.Pipe(duplex=False)
+        _widen(msg_w)
         self.process = ctx.Process(target=worker_module.main, args=(settings, job_r, msg_w),
                                    name="citystack-analysis", daemon=True)
         self.process.start()
@@ -170,7 +172,8 @@ class Pool:
             message = self._next(w, progress)
             kind = message[0]
             if kind == "progress":
-                progress(message[1], message[2])
+                for text, fraction in message[1]:
+                    progress(text, fraction)
             elif kind == "result":
                 _, version, size, retire = message
                 return version, self._receive(w, size, progress), retire
@@ -249,6 +252,17 @@ class Pool:
                     pass
                 w.stop()
                 self.workers[slot] = None
+
+
+def _widen(conn) -> None:
+    """A 1 MB pipe buffer where Linux allows it (64 kB by default): a result
+    crosses in a few large writes instead of many small ones."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError):
+        pass
 
 
 def _rebuild(cls, args, state, text) -> BaseException:

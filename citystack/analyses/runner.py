@@ -74,6 +74,7 @@ def execute(store: Store, name: str, layer: str, view: View, params: dict, max_p
         progress(f"{data.count} points in view; sampling {max_points}", 0.02)
     result = analysis.run(data, params, progress)
     result.setdefault("input", data.info())
+    result.pop("cached", None)  # last, so that a cached copy is marked without parsing it (_marked)
     result.update({"analysis": name, "params": params,
                    "seconds": round(time.perf_counter() - started, 4), "cached": False})
     return result
@@ -226,29 +227,39 @@ class Runner:
                        "(CITYSTACK_ANALYSIS_SLOTS, CITYSTACK_ANALYSIS_QUEUE); try again shortly")
 
     def run(self, analysis: Analysis, info, view: View, params: dict, progress: Progress) -> dict:
+        """The result of a registered analysis (see :meth:`run_json`)."""
+        return orjson.loads(self.run_json(analysis, info, view, params, progress))
+
+    def run_json(self, analysis: Analysis, info, view: View, params: dict, progress: Progress) -> bytes:
+        """The result of a registered analysis as JSON, ready to send: the server
+        process never parses what a worker computed."""
         task = Task(execute, (analysis.name, info.name, view, params, self.max_points, self.max_bytes),
                     store=True)
-        result, cached = self._call(self._key(analysis, info, view, params), task, progress)
+        body, cached = self._call(self._key(analysis, info, view, params), task, progress)
         if cached:
-            return {**result, "cached": True}
+            return _marked(body)
         progress("idle", 1.0)
-        return result
+        return body
 
     # -- any unit of work ----------------------------------------------------
 
     def call(self, key: tuple, task: Task, progress: Progress, version: str | None = None) -> Any:
         """The result of `task`, cached under `key` and the data version (read
         now unless given: pass the version read before the task's inputs were)."""
+        return orjson.loads(self.call_json(key, task, progress, version))
+
+    def call_json(self, key: tuple, task: Task, progress: Progress, version: str | None = None) -> bytes:
+        """:meth:`call`, its result as JSON (embed it with ``orjson.Fragment``)."""
         return self._call(key, task, progress, version)[0]
 
-    def _call(self, key: tuple, task: Task, progress: Progress, version: str | None = None) -> tuple[Any, bool]:
+    def _call(self, key: tuple, task: Task, progress: Progress, version: str | None = None) -> tuple[bytes, bool]:
         version = version or self.store.data_version()
         full_key = (version, *key)
         body = self.cache.get(full_key)
         if body is not None:
             self._count("cached")
             progress("served from cache", 1.0)
-            return orjson.loads(body), True
+            return body, True
         try:
             slot = self.slots.acquire(progress)
         except Busy:
@@ -259,11 +270,9 @@ class Runner:
         try:
             if self.pool is not None:
                 read, body = self.pool.run(slot, task, progress)
-                value = orjson.loads(body)
             else:
                 read = self.store.data_version() if task.store else None
-                value = task(self.store, progress)
-                body = to_json(value)
+                body = to_json(task(self.store, progress))
             outcome = "completed"
         except Cancelled:
             outcome = "cancelled"
@@ -277,4 +286,13 @@ class Runner:
             self._count(outcome)
         if read is None or read == version:  # computed on the data the key names
             self.cache.put(full_key, body)
-        return value, False
+        return body, False
+
+
+def _marked(body: bytes) -> bytes:
+    """A cached analysis result with ``"cached": true``: :func:`execute` puts the
+    flag last, so only the end of the JSON changes."""
+    end = b'"cached":false}'
+    if body.endswith(end):
+        return body[:-len(b"false}")] + b"true}"
+    return to_json({**orjson.loads(body), "cached": True})

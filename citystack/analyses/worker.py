@@ -13,7 +13,7 @@ backstop for a server that could not.
 Messages to the server, each one pickled tuple:
 
 * ``("ready", pid)`` once, when the worker can take jobs;
-* ``("progress", message, fraction)``;
+* ``("progress", [(message, fraction), ...])``, calls made close together;
 * ``("result", data_version, nbytes, retire)``, then the JSON in chunks of
   at most CHUNK bytes (``retire``: the worker grew past its memory bound and
   exits now; the server starts another);
@@ -37,6 +37,7 @@ from ..stores import open_store
 from . import registry
 
 CHUNK = 1 << 20  # bytes of result per pipe message
+RELAY_EVERY = 0.05  # seconds progress calls may wait to travel together
 BACKSTOP = 2.0  # seconds past its time limit at which a job stops itself if the server has not killed it
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -72,9 +73,8 @@ class _Worker:
 
     def run(self, task, time_limit) -> bool:
         """Run one job and answer it; False when the worker should exit."""
-        send = self.out.send
-        progress = Progress(lambda message, fraction: send(("progress", message, fraction)),
-                            None if time_limit is None else max(0.0, time_limit) + BACKSTOP)
+        relay = _Relay(self.out)
+        progress = Progress(relay, None if time_limit is None else max(0.0, time_limit) + BACKSTOP)
         try:
             version = None
             if task.store:
@@ -83,14 +83,56 @@ class _Worker:
                 version = self.store.data_version()
             body = to_json(task(self.store, progress))
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the server
-            send(("error", *_portable(exc)))
+            relay.close(("error", *_portable(exc)))
             return True
         retire = _rss() > self.retire_above
-        send(("result", version, len(body), retire))
+        relay.close(("result", version, len(body), retire))
         view = memoryview(body)
         for start in range(0, len(body), CHUNK):
             self.out.send_bytes(view, start, min(CHUNK, len(body) - start))
         return not retire
+
+
+class _Relay:
+    """A job's progress calls to the server, a few at a time: a call is sent at
+    once when nothing was sent in the last RELAY_EVERY seconds, else held and
+    sent with the next call after that, by a timer, or before the result. So a
+    job of a few milliseconds wakes the server once or twice, not at every call
+    (each wake-up costs about a millisecond on a busy machine)."""
+
+    def __init__(self, out):
+        self.out = out
+        self.pending: list[tuple[str, float | None]] = []
+        self.sent = 0.0
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.timer = threading.Thread(target=self._tick, name="citystack-progress", daemon=True)
+        self.timer.start()
+
+    def __call__(self, message: str, fraction: float | None = None) -> None:
+        with self.lock:
+            self.pending.append((message, fraction))
+            if time.monotonic() - self.sent >= RELAY_EVERY:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.out.send(("progress", self.pending))
+            self.pending = []
+            self.sent = time.monotonic()
+
+    def _tick(self) -> None:
+        while not self.done.wait(RELAY_EVERY):
+            with self.lock:
+                if self.pending and time.monotonic() - self.sent >= RELAY_EVERY:
+                    self._flush()
+
+    def close(self, last: tuple) -> None:
+        """Send what is held, then `last` (the result's header or the error)."""
+        self.done.set()
+        with self.lock:
+            self._flush()
+            self.out.send(last)
 
 
 def _portable(exc: BaseException) -> tuple:

@@ -12,6 +12,7 @@ time limit, a worker process that is stopped when the client leaves).
 from __future__ import annotations
 
 import numpy as np
+import orjson
 from flask import Blueprint, Response, request
 
 from ..analyses.grid import MAX_SIDE
@@ -62,7 +63,7 @@ def get_data():
         status("idle")
 
 
-def _run_analysis(state, analysis, view, info, cols, price_field, version) -> list[dict]:
+def _run_analysis(state, analysis, view, info, cols, price_field, version) -> orjson.Fragment:
     """The analysis cells, through the runner like every analysis: cached, in
     a slot, in a worker process stopped at the time limit or when the client
     leaves; its progress lines go to the 2015 status stream."""
@@ -72,7 +73,8 @@ def _run_analysis(state, analysis, view, info, cols, price_field, version) -> li
     progress = Progress(lambda message, fraction: state.broadcaster.publish(message),
                         state.settings.analysis_time_limit, departure_probe(request.environ))
     key = ("classic", info.name, view.key(), w, h, cell, kind, price_field, state.settings.max_limit)
-    return state.runner.call(key, Task(analysis_cells, (kind, grid, inputs, price_field)), progress, version)
+    task = Task(analysis_cells, (kind, grid, inputs, price_field))
+    return orjson.Fragment(state.runner.call_json(key, task, progress, version))  # sent as the worker wrote it
 
 
 def _analysis_request(args):

@@ -1,7 +1,8 @@
 """Answer a piece of work as JSON, or as a stream of progress events.
 
 A view parses its request first, then hands :func:`respond` a function of
-one argument, a Progress. With ``Accept: text/event-stream`` the function
+one argument, a Progress, which returns what to answer: an object to send
+as JSON, or JSON already serialized (bytes). With ``Accept: text/event-stream`` the function
 runs in a thread and its progress streams in the same response (so any
 number of server processes can serve it), ending with one ``result`` or
 ``error`` event. The function must not touch ``flask.request``.
@@ -44,10 +45,20 @@ def respond(work: Callable[[Progress], Any], time_limit: float | None = None,
             err = as_error(exc)
             return {**payload(err), "status": err.status}
 
-        return Response(stream(work, on_error, time_limit, state().settings.heartbeat, probe),
+        return Response(stream(lambda progress: _as_text(work(progress)), on_error, time_limit,
+                               state().settings.heartbeat, probe),
                         mimetype=sse.MIMETYPE, headers=sse.HEADERS)
     result = work(Progress(None, time_limit, probe))
-    return result if isinstance(result, Response) else json_response(result, mimetype=mimetype)
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, (bytes, bytearray)):  # JSON already
+        return Response(bytes(result), mimetype=mimetype)
+    return json_response(result, mimetype=mimetype)
+
+
+def _as_text(result: Any) -> Any:
+    """JSON given as bytes, as the text an event's data takes unchanged."""
+    return result.decode() if isinstance(result, (bytes, bytearray)) else result
 
 
 def departure_probe(environ) -> Callable[[], bool] | None:

@@ -1,13 +1,14 @@
 """Analyses stopped at their time limit or when their client leaves, and what the
 analysis worker processes cost.
 
-    PYTHONPATH=. .venv/bin/python bench/limits.py [--quick]
+    PYTHONPATH=. .venv/bin/python bench/limits.py [--quick] [limit] [leave] [responsive] [costs]
 
 Builds bench/out/limits.duckdb (the sample city, plus the New York listings and
 Foursquare check-ins from ../shared/data when they are there), runs `citystack
 serve` on loopback with the settings each figure needs, prints every figure as
 it comes and writes them all to bench/out/limits.json. docs/deploy.md quotes
-them. --quick skips the in-thread comparisons (the old behaviour, minutes).
+them. --quick skips the in-thread comparisons (the old behaviour, minutes);
+naming steps runs only those (about 6 minutes for all).
 
 Figures:
 - limit: CITYSTACK_ANALYSIS_TIME_LIMIT=5 and a run that takes minutes (the
@@ -18,6 +19,8 @@ Figures:
 - leave: the same runs with a long limit, the client closing its connection
   (an event stream after its first progress event, or a plain request): seconds
   from the close until the worker is gone, and CPU in the second after;
+- responsive: features requests answered while an analysis runs to its limit,
+  under gunicorn's gthread and gevent workers (the waits are cooperative);
 - cost: server start, worker start (the forkserver's first, a replacement),
   the per-request overhead of a worker for a tiny analysis, and moving results
   of 1 to 50 MB from a worker, each against the same work in the server thread.
@@ -113,7 +116,8 @@ def after(srv, pid: int | None, t0: float, seconds: float = 1.0) -> dict:
     """From t0: when the worker `pid` was gone, the CPU seconds it used after t0,
     and the CPU seconds of all the server's processes over the next `seconds`
     (a replacement worker's start included)."""
-    cpu, gone_at = CPU(srv), None
+    gone_at = 0.0 if pid is not None and gone(pid) else None
+    cpu = CPU(srv)
     while time.perf_counter() - t0 < seconds:
         if pid is not None and gone_at is None and gone(pid):
             gone_at = time.perf_counter() - t0
@@ -143,6 +147,14 @@ def busy_for(srv, since: float, limit: float = 180.0) -> float | None:
 
 def get(srv, name, query, timeout=300, **kw):
     return requests.get(f"{srv.url}/api/analyses/{name}", params=query, timeout=timeout, **kw)
+
+
+def raw_get(srv, name, query, headers: str = "") -> socket.socket:
+    """The request on a plain socket, closed when the caller says."""
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=300)
+    path = f"/api/analyses/{name}?" + "&".join(f"{k}={v}" for k, v in query.items())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+    return sock
 
 
 # --- the time limit --------------------------------------------------------------------------------
@@ -177,12 +189,12 @@ def leave(compare: bool) -> None:
         with Server(DB, workers=1, env={**env, **extra}) as srv:
             for name, query, marker in long_runs():
                 [pid] = health(srv).get("workers", [None])
-                r = get(srv, name, query, stream=True, headers={"Accept": "text/event-stream"})
-                for line in r.iter_lines(decode_unicode=True):
-                    if line.startswith("data:") and marker in line:
-                        break
+                sock = raw_get(srv, name, query, "Accept: text/event-stream\r\n")
+                seen = b""
+                while marker.encode() not in seen:
+                    seen += sock.recv(65536)
                 time.sleep(1.0)  # well inside the long phase
-                r.close()
+                sock.close()  # (a plain socket: requests closes a stream as soon as a loop over it stops)
                 closed = time.perf_counter()
                 out = after(srv, pid, closed)
                 if mode == "in-thread":
@@ -190,9 +202,7 @@ def leave(compare: bool) -> None:
                 say(f"client leaves a stream, {mode}", f"{name} {query}", out)
                 if mode == "worker":  # a plain request too: nothing written until the answer
                     [pid] = health(srv)["workers"]
-                    sock = socket.create_connection(("127.0.0.1", srv.port))
-                    path = f"/api/analyses/{name}?" + "&".join(f"{k}={v}" for k, v in query.items())
-                    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                    sock = raw_get(srv, name, query)
                     deadline = time.monotonic() + 60
                     while health(srv).get("running", 0) == 0 and time.monotonic() < deadline:
                         time.sleep(0.05)
@@ -209,6 +219,55 @@ def leave(compare: bool) -> None:
 def payload(n: int, progress) -> dict:
     """A result of n random floats (about 19 bytes each as JSON)."""
     return {"values": np.random.default_rng(0).random(n)}
+
+
+class Gunicorn(Server):
+    """gunicorn itself with a given worker class, serving citystack.app:create_app()."""
+
+    def __init__(self, db, worker_class: str, env: dict | None = None):
+        import subprocess
+
+        self.port = common.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        OUT.mkdir(parents=True, exist_ok=True)
+        self.log_path = OUT / f"gunicorn-{self.port}.log"
+        self.log = open(self.log_path, "w+")
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        self.proc = subprocess.Popen([gunicorn, "-k", worker_class, "-w", "1", "--threads", "32", "-b",
+                                      f"127.0.0.1:{self.port}", "citystack.app:create_app()"],
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=common.ROOT,
+                                     env={**os.environ, "CITYSTACK_DB": str(db), **(env or {})})
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/api/layers", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not start: {self.output()[-2000:]}")
+
+
+def responsive() -> None:
+    """Features requests while a slow analysis runs, under gunicorn's threaded and gevent workers."""
+    name, query, _ = long_runs()[0]
+    window = {"bbox": "114.05,22.54,114.06,22.55", "limit": 100}
+    for worker_class in ("gthread", "gevent"):
+        with Gunicorn(DB, worker_class, env={**LONG, "CITYSTACK_ANALYSIS_TIME_LIMIT": "5"}) as srv:
+            import threading
+
+            slow = threading.Thread(target=get, args=(srv, name, query), daemon=True)
+            slow.start()
+            time.sleep(0.5)
+            session, times = requests.Session(), []
+            while slow.is_alive():
+                t = time.perf_counter()
+                assert session.get(srv.url + "/api/layers/listings/features", params=window, timeout=30).ok
+                times.append(time.perf_counter() - t)
+                time.sleep(0.01)
+            say("features while an analysis runs to its 5 s limit", worker_class,
+                {"n": len(times), "p50_ms": round(1000 * statistics.median(times), 1),
+                 "p99_ms": round(1000 * float(np.percentile(times, 99)), 1), "max_ms": round(1000 * max(times), 1)})
 
 
 def costs() -> None:
@@ -255,6 +314,8 @@ def pool_costs() -> None:
     first = time.perf_counter() - t
     pool.run(0, Task(payload, (1,)), Progress())
     say("worker start", "forkserver's first (its imports)", {"seconds": round(first, 2)})
+    say("idle worker memory", "resident / proportional (pages shared with the forkserver count in part)",
+        memory(pool.workers[0].pid))
     starts = []
     for _ in range(5):
         t = time.perf_counter()
@@ -285,15 +346,29 @@ def pool_costs() -> None:
     pool.close()
 
 
+def memory(pid: int) -> dict:
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("Rss", "Pss"):
+                out[f"{key.lower()}_MB"] = round(int(value.split()[0]) / 1024, 1)
+    except OSError:
+        pass
+    return out
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
+    only = [a for a in sys.argv[1:] if not a.startswith("--")] or ["limit", "leave", "responsive", "costs"]
     build()
     RESULTS["machine"] = common.machine()
     RESULTS["load_average_at_start"] = os.getloadavg()[0]
     started = time.perf_counter()
-    time_limit(compare=not quick)
-    leave(compare=not quick)
-    costs()
+    steps = {"limit": lambda: time_limit(compare=not quick), "leave": lambda: leave(compare=not quick),
+             "responsive": responsive, "costs": costs}
+    for name in only:
+        steps[name]()
     RESULTS["load_average_at_end"] = os.getloadavg()[0]
     RESULTS["seconds"] = round(time.perf_counter() - started, 1)
     (OUT / "limits.json").write_text(json.dumps(RESULTS, indent=2))

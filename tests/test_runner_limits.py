@@ -135,16 +135,23 @@ def health(srv) -> dict:
     return requests.get(srv.url + "/api/health", timeout=10).json()["analyses"]
 
 
+def request(srv, path: str, query: dict, headers: str = "") -> socket.socket:
+    """A GET on a plain socket, so that the test alone decides when the connection closes."""
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
+    line = f"GET {path}?" + "&".join(f"{k}={v}" for k, v in query.items())
+    sock.sendall(f"{line} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+    return sock
+
+
 def test_client_leaving_a_stream_kills_the_worker(patient):
     before = health(patient)
     [pid] = before["workers"]
-    r = requests.get(patient.url + "/api/analyses/clusters", params=SLOW_DBSCAN, stream=True, timeout=60,
-                     headers={"Accept": "text/event-stream"})
-    for line in r.iter_lines(decode_unicode=True):
-        if line.startswith("data:") and "clustering" in line:
-            break  # the worker is inside DBSCAN now
+    sock = request(patient, "/api/analyses/clusters", SLOW_DBSCAN, "Accept: text/event-stream\r\n")
+    seen = b""
+    while b"clustering" not in seen:
+        seen += sock.recv(65536)  # until the worker is inside DBSCAN
     assert proc_state(pid) not in (None, "Z")
-    r.close()  # the browser went away
+    sock.close()  # the browser went away
     assert wait_for(lambda: gone(pid))
     assert wait_for(lambda: health(patient)["running"] == 0)  # counted once the replacement is started
     after = health(patient)
@@ -156,9 +163,7 @@ def test_client_leaving_a_plain_request_kills_the_worker(patient):
     """No stream, nothing written until the answer: the server notices the closed connection itself."""
     before = health(patient)
     [pid] = before["workers"]
-    query = "&".join(f"{k}={v}" for k, v in {**SLOW_DBSCAN, "eps": "3001"}.items())
-    sock = socket.create_connection(("127.0.0.1", patient.port), timeout=10)
-    sock.sendall(f"GET /api/analyses/clusters?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    sock = request(patient, "/api/analyses/clusters", {**SLOW_DBSCAN, "eps": "3001"})
     assert wait_for(lambda: health(patient)["running"] == 1)
     sock.close()
     assert wait_for(lambda: gone(pid))

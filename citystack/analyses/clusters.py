@@ -34,9 +34,10 @@ from .registry import BadParam, Param, analysis
 def clusters(data, params, progress):
     lon, lat = np.asarray(data.lon, dtype=float), np.asarray(data.lat, dtype=float)
     min_points, extra = params["min_points"], {"notes": [], "sampled": False}
-    if params["method"] == "dbscan" and data.max_bytes is not None and lon.size:
+    max_bytes = getattr(data, "max_bytes", None)
+    if params["method"] == "dbscan" and max_bytes is not None and lon.size:
         progress(f"estimating DBSCAN's neighbourhoods of {lon.size} points", 0.05)
-        plan = dbscan_plan(project(lon, lat, data.bbox), params["eps"], min_points, data.max_bytes)
+        plan = dbscan_plan(project(lon, lat, data.bbox), params["eps"], min_points, max_bytes)
         extra["dbscan"] = plan.describe()
         if plan.keep is not None:
             lon, lat, min_points = lon[plan.keep], lat[plan.keep], plan.min_points

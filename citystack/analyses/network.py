@@ -44,11 +44,11 @@ def network(data, params, progress):
     else:
         cols = data.store.columns(data.layer.name, data.view, ["user", "place"])
         a, b, weight = covisits(cols["user"], cols["place"], min_shared)
-    need = len(a) * BYTES_PER_LINK
-    if data.max_bytes is not None and need > data.max_bytes:
+    need, max_bytes = len(a) * BYTES_PER_LINK, getattr(data, "max_bytes", None)
+    if max_bytes is not None and need > max_bytes:
         raise BadParam("min_shared", f"{len(a)} links between the places in view (min_shared={min_shared}) "
                                      f"would take about {need / 1e6:,.0f} MB to build and answer, over the "
-                                     f"{data.max_bytes / 1e6:,.0f} MB an analysis may use "
+                                     f"{max_bytes / 1e6:,.0f} MB an analysis may use "
                                      "(CITYSTACK_ANALYSIS_MAX_BYTES): raise min_shared or narrow the view")
     progress(f"{len(a)} links; reading their places", 0.2)
     wanted = set(np.asarray(a).tolist()) | set(np.asarray(b).tolist())

@@ -91,8 +91,7 @@ class Worker:
         job_r.close()
         msg_w.close()
         self.pid = self.process.pid
-        self.ready = False
-        self.busy = False
+        self.ready = False  # its "ready" message has been read
 
     def alive(self) -> bool:
         return self.process.is_alive()
@@ -112,7 +111,8 @@ class Worker:
 
 
 class Pool:
-    """One worker per slot, started on first use and replaced when stopped."""
+    """One worker per slot, started by :meth:`start` (or on first use) and
+    replaced when stopped."""
 
     def __init__(self, settings, size: int):
         self.settings = settings
@@ -140,14 +140,11 @@ class Pool:
         """
         started = time.monotonic()
         w = self._worker(slot)
-        w.busy = True
         try:
             outcome = self._exchange(w, task, progress, started)
         except BaseException:
             self._replace(slot, w)  # the job's state is unknown: a fresh worker
             raise
-        finally:
-            w.busy = False
         if isinstance(outcome, BaseException):  # the task's own exception: the worker is fine
             raise outcome
         version, body, retire = outcome

@@ -78,14 +78,15 @@ def agreement(new: np.ndarray, old: np.ndarray) -> dict:
 
 
 def in_process(db, name: str, layer: str, bbox, raw: dict) -> dict:
-    """The analysis as the server runs it (Input from the store, the runner), no cache."""
+    """The analysis as the server ran it before worker processes (Input from the
+    store, the runner, in this thread), no cache."""
     from citystack.analyses.runner import Runner
     from citystack.events.progress import Progress
     from citystack.settings import Settings
     from citystack.stores import View, open_store
 
     importlib.import_module(f"citystack.analyses.{name}")  # registers it
-    runner = Runner(open_store(str(db)), Settings().analysis_max_points, cache_entries=0)
+    runner = Runner(open_store(str(db)), Settings(cache_bytes=0, analysis_processes=0))
     analysis, info, values = runner.prepare(name, layer, raw)
     progress = Progress()
     t0, c0 = time.perf_counter(), time.process_time()

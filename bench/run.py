@@ -36,7 +36,7 @@ TIME_LIMIT = int(os.environ.get("BENCH_TIME_LIMIT", "570"))
 FOURSQUARE = Path(os.environ.get("CITYSTACK_SHARED_DATA", ROOT.parent / "shared" / "data")) / \
     "foursquare_nyc_checkins.csv"
 BIG, FSQ = OUT / "big.duckdb", OUT / "fsq.duckdb"
-NO_CACHE = {"CITYSTACK_CACHE_ENTRIES": "0"}  # every analysis request computes
+NO_CACHE = {"CITYSTACK_CACHE_BYTES": "0"}  # every analysis request computes
 # The comparison table's columns: DuckDB as served (small views from the in-memory
 # index), DuckDB with that index off (every view through SQL), and PostGIS.
 STORES = {"duckdb": "DuckDB", "duckdb-sql": "DuckDB, index off", "postgis": "PostGIS"}

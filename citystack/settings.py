@@ -57,11 +57,19 @@ class Settings:
     pg_timeout: float = 10.0
     db_primary: str = ""
     heartbeat: float = 10.0  # seconds between keep-alive comments on idle event streams
-    # Analyses.
+    # Analyses. Each runs in a worker process of its server process (one per
+    # slot), which is killed at the time limit or when the client leaves.
     analysis_time_limit: float = 60.0
     analysis_max_points: int = 200_000
     analysis_slots: int = 2  # analyses running at once in one process
-    cache_entries: int = 64
+    analysis_queue: int = 4  # analyses that may wait for a slot; beyond, 503 + Retry-After at once
+    # Memory one analysis may use for its large intermediate steps (DBSCAN's
+    # neighbourhoods, the co-visit graph): bigger inputs are sampled or refused.
+    analysis_max_bytes: int = 500_000_000
+    # 1: analyses run in worker processes (stoppable anywhere); 0: in the
+    # server's own threads, stoppable only where they report progress.
+    analysis_processes: int = 1
+    cache_bytes: int = 64 * 1024 * 1024  # analysis results kept per process, by serialized size
     plugins: str = ""  # extra analysis modules, comma-separated dotted names
 
     @classmethod

@@ -151,15 +151,19 @@ class Input:
 
     Columns are read once, on first use. When the view holds more than
     `max_points` points, a reproducible random sample of that size is used
-    and :attr:`sampled` says so.
+    and :attr:`sampled` says so. :attr:`max_bytes` is the memory an
+    analysis's large intermediate steps may take (CITYSTACK_ANALYSIS_MAX_BYTES):
+    steps that would need more sample or refuse their input, and say so.
     """
 
-    def __init__(self, store: Store, layer: LayerInfo, view: View, max_points: int, seed: int = 0):
+    def __init__(self, store: Store, layer: LayerInfo, view: View, max_points: int, seed: int = 0,
+                 max_bytes: int | None = None):
         self.store = store
         self.layer = layer
         self.view = view
         self.bbox = view.bbox or tuple(layer.extent)
         self.max_points = max_points
+        self.max_bytes = max_bytes  # memory the analysis's large steps may use (None: no bound)
         self.seed = seed
         self._count: int | None = None
         self._cache: dict[str, np.ndarray] = {}

@@ -34,5 +34,6 @@ def run(name):
     raw = {k: checks.single(args, k) for k in args if k not in VIEW_KEYS}
     analysis, info, values = shared.runner.prepare(name, layer, raw)
     view = params.view(args, info, set(args) - params.VIEW_PARAMS)
-    return respond(lambda progress: shared.runner.run(analysis, info, view, values, progress),
+    shared.runner.admit(analysis, info, view, values)  # a full queue: 503 now, not inside a stream
+    return respond(lambda progress: shared.runner.run_json(analysis, info, view, values, progress),
                    time_limit=shared.settings.analysis_time_limit)

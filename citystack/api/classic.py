@@ -4,27 +4,33 @@ against that stack.
 ``/getData/`` takes the view as ``lat1, lat2, lng1, lng2`` and answers a
 FeatureCollection whose Point coordinates are **[lat, lng]** (the 2015
 client's order, not GeoJSON's). ``/eventSource/`` streams the status lines
-those requests post while they work.
+those requests post while they work. The ``analysis`` grid is analysis work
+like any other: at most MAX_CELLS cells, run by the runner (cache, slot,
+time limit, a worker process that is stopped when the client leaves).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import orjson
 from flask import Blueprint, Response, request
 
+from ..analyses.grid import MAX_SIDE
 from ..analyses.interpolate import fit_surface
 from ..analyses.pixels import PixelGrid, heat
+from ..analyses.runner import Task
 from .. import checks
 from ..checks import BadParam
 from ..state import state as shared_state
 from ..events import sse
 from ..events.broadcast import event_stream
+from ..events.progress import Progress
 from ..stores.base import View
 from . import params
-from .respond import json_response
+from .respond import departure_probe, json_response
 
 bp = Blueprint("classic", __name__)
-MAX_CELLS = 160_000  # analysis cells of one answer: as many as the heatmap analysis's largest grid (400 x 400)
+MAX_CELLS = MAX_SIDE * MAX_SIDE  # 160,000: the heatmap analysis's largest grid
 
 
 @bp.route("/getData/", strict_slashes=False)
@@ -37,6 +43,7 @@ def get_data():
     view = View(bbox=(min(lng1, lng2), min(lat1, lat2), max(lng1, lng2), max(lat1, lat2)))
     analysis = _analysis_request(args)
     info = db.layer(conf.classic_layer)
+    version = db.data_version()  # before the query: what a cached analysis is keyed by
     status("starting data query...")
     try:
         if info.kind == "checkins":
@@ -49,17 +56,30 @@ def get_data():
         out = classic_collection(cols, name_f, price_f)
         if analysis:
             status("starting analysis...")
-            grid = PixelGrid(view.bbox, *analysis[:3])
-            out["analysis"] = analysis_cells(analysis[3], grid, cols, price_f, status)
+            out["analysis"] = _run_analysis(state, analysis, view, info, cols, price_f, version)
         return json_response(out)
     finally:
         status("idle")
 
 
-def _analysis_request(args):
-    """(w, h, cell_size, type) when the request asks for an analysis, else None.
+def _run_analysis(state, analysis, view, info, cols, price_field, version) -> orjson.Fragment:
+    """The analysis cells, through the runner like every analysis: cached, in
+    a slot, in a worker process stopped at the time limit or when the client
+    leaves; its progress lines go to the 2015 status stream."""
+    w, h, cell, kind = analysis
+    grid = PixelGrid(view.bbox, w, h, cell)
+    inputs = {k: cols[k] for k in ("lon", "lat", price_field)}
+    progress = Progress(lambda message, fraction: state.broadcaster.publish(message),
+                        state.settings.analysis_time_limit, departure_probe(request.environ))
+    key = ("classic", info.name, view.key(), w, h, cell, kind, price_field, state.settings.max_limit)
+    task = Task(analysis_cells, (kind, grid, inputs, price_field))
+    return orjson.Fragment(state.runner.call_json(key, task, progress, version))  # sent as the worker wrote it
 
-    The analysis parameters are checked whenever they are given, asked for or not."""
+
+def _analysis_request(args):
+    """(w, h, cell_size, type) when the request asks for an analysis, else None;
+    at most MAX_CELLS cells, as the heatmap analysis allows. The analysis
+    parameters are checked whenever they are given, asked for or not."""
     wanted = checks.boolean(params.get(args, "analysis") or "false", "analysis")
     kind = checks.choice(params.get(args, "analysisType") or "heatmap", "analysisType", ("heatmap", "interp"))
     sizes = {k: params.get(args, k) for k in ("w", "h", "cell_size")}
@@ -70,16 +90,21 @@ def _analysis_request(args):
     cell = params.integer(args, "cell_size", None if wanted else 2, lo=2, hi=2_000)
     if wanted and (w < cell or h < cell):
         raise BadParam("cell_size", f"a {cell} px cell does not fit a {w} x {h} px window")
-    if (w // cell) * (h // cell) > MAX_CELLS:
-        raise BadParam("cell_size", f"{w // cell} x {h // cell} cells of {cell} px: at most {MAX_CELLS:,} "
-                                    "cells are computed; take larger cells")
+    cells = (w // cell) * (h // cell)
+    if cells > MAX_CELLS:
+        raise BadParam("cell_size", f"{cell} px cells over a {w} x {h} px window make {cells:,} cells; "
+                                    f"at most {MAX_CELLS:,}: use larger cells")
     return (w, h, cell, kind) if wanted else None
 
 
 def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -> list[dict]:
     """The 2015 analysis: a heat map of the points (the 2015 kernel, stretched
     from minimum to maximum), or an interpolated price surface. A view with no
-    width or height covers no ground: its analysis is an empty list."""
+    width or height covers no ground: its analysis is an empty list.
+
+    A unit of work for the runner: it runs in an analysis worker, so it takes
+    only what pickles (the grid, numpy columns) and reports through `status`
+    (a Progress: ``status(message, fraction=None)``)."""
     if grid.empty:
         return []
     if kind == "heatmap":

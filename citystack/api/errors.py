@@ -1,7 +1,8 @@
 """Errors as JSON: ``{"error": ..., "detail": ...}`` with the right status.
 
 Client mistakes are 4xx naming what is wrong (BadParam: 400, UnknownLayer:
-404); a database that cannot be reached is a 503 with ``Retry-After``; any
+404); a database that cannot be reached, or a full analysis queue (Busy), is
+a 503 with ``Retry-After``; any
 other failure, a database fault included, is a 500 whose body carries only a
 request id, the same id as the log line with the traceback: no database or
 driver message ever reaches a client.
@@ -16,6 +17,7 @@ import orjson
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
+from ..analyses.runner import Busy
 from ..checks import BadParam
 from ..events.progress import Cancelled, TimeLimit
 from ..stores.base import StoreUnavailable, UnknownLayer
@@ -43,6 +45,8 @@ def as_error(exc: BaseException) -> ApiError:
         return bad_param(exc.name, exc.detail)
     if isinstance(exc, UnknownLayer):
         return ApiError(404, "unknown layer", str(exc))
+    if isinstance(exc, Busy):
+        return ApiError(503, "busy", exc.detail, headers={"Retry-After": str(exc.retry_after or RETRY_AFTER)})
     if isinstance(exc, TimeLimit):
         return ApiError(503, "time limit", str(exc))
     if isinstance(exc, Cancelled):

@@ -31,7 +31,7 @@ def health():
     shared = state()
     return json_response({"status": "ok", "store": shared.store.kind, "data_version": shared.store.data_version(),
                           "event_streams": shared.broadcaster.subscribers,
-                          "analyses": dict(shared.runner.counts)})
+                          "analyses": shared.runner.status()})
 
 
 @bp.get("/api/layers")

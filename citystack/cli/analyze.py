@@ -11,6 +11,7 @@ from .. import checks
 from ..analyses import registry
 from ..checks import BadParam
 from .export import to_geojson
+from ..analyses import pool as pools
 from ..analyses.runner import Runner
 from ..events.progress import Progress, TimeLimit
 from ..stores import StoreError, View, open_store
@@ -43,10 +44,14 @@ def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, erro
     if ext not in FORMATS:
         fail(f"--out must end in {', '.join(FORMATS)}, got {out!r}")
     raw = extra_params(ctx.args, fail)
+    if conf.analysis_processes:
+        pools.warm()  # the worker's imports run beside ours
     registry.load(conf.plugins.split(",") if conf.plugins else ())
+    runner = None
     try:
         store = open_store(conf.db, conf)
-        runner = Runner(store, conf.analysis_max_points, 1)
+        # As the server runs it: in a worker process, killed at the time limit.
+        runner = Runner(store, conf.replace(analysis_slots=1, analysis_queue=0, cache_bytes=0))
         analysis, info, values = runner.prepare(name, layer, raw)
         view = View(bbox=checks.bbox(bbox), days=checks.days(days), hours=checks.hours(hours))
         with bar_class(name) as bar:
@@ -55,6 +60,9 @@ def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, erro
         fail(f"--{exc.name}: {exc.detail}")
     except (StoreError, TimeLimit) as exc:
         fail(str(exc))
+    finally:
+        if runner is not None:
+            runner.close()
     if ext == ".png":
         from .render import render
 

@@ -22,6 +22,7 @@ from ..events import sse
 from ..events.broadcast import event_stream
 from ..stores.base import View
 from . import params
+from .peer import gone_check
 from .respond import json_response
 
 bp = Blueprint("classic", __name__)
@@ -130,6 +131,9 @@ def classic_collection(cols, name_field: str, price_field: str) -> dict:
 
 @bp.route("/eventSource/", strict_slashes=False)
 def event_source():
+    """Status lines, with ids: a browser that reconnects sends the last it saw
+    as ``Last-Event-ID`` and gets what it missed (events/broadcast.py)."""
     state = shared_state()
-    return Response(event_stream(state.broadcaster, state.settings.heartbeat), mimetype=sse.MIMETYPE,
-                    headers=sse.HEADERS)
+    lines = event_stream(state.broadcaster, state.settings.heartbeat, request.headers.get("Last-Event-ID"),
+                         gone_check(request.environ))
+    return Response(lines, mimetype=sse.MIMETYPE, headers=sse.HEADERS)

@@ -166,11 +166,19 @@ def layers(db, as_json):
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 5000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes (default 1).")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per process (default 32).")
+@click.option("--connections", type=click.IntRange(1, 100_000), default=None,
+              help="Open connections per process, event streams included (default 4000).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="Threads per process, for CITYSTACK_SERVER=gthread only (default 32).")
 @click.option("--dev", is_flag=True, help="Flask's development server with reloader (loopback only).")
-def serve(db, host, port, workers, threads, dev):
+def serve(db, host, port, workers, connections, threads, dev):
     """Serve the API and the map page (gunicorn)."""
-    conf = settings(db=db, host=host, port=port, workers=workers, threads=threads)
+    conf = settings(db=db, host=host, port=port, workers=workers, connections=connections, threads=threads)
+    if conf.server not in ("gevent", "gthread"):
+        raise CliError(f"CITYSTACK_SERVER={conf.server!r}: choose gevent (the default) or gthread")
+    for name in ("header_timeout", "keepalive", "heartbeat"):
+        if not getattr(conf, name) > 0:
+            raise CliError(f"CITYSTACK_{name.upper()} must be a number of seconds above 0")
     store = _store(conf.db)  # fail here, with a message, rather than in every worker
     store.close()
     from ..app import create_app
@@ -184,8 +192,12 @@ def serve(db, host, port, workers, threads, dev):
         return
     from .server import run
 
+    model = (f"{conf.connections} connections" if conf.server == "gevent" else f"{conf.threads} threads")
+    if threads is not None and conf.server == "gevent":
+        click.echo("citystack: --threads applies to CITYSTACK_SERVER=gthread only; "
+                   "the gevent worker takes --connections", err=True)
     click.echo(f"citystack serving {conf.db} on http://{conf.host}:{conf.port} "
-               f"({conf.workers} worker(s) x {conf.threads} threads)", err=True)
+               f"({conf.workers} {conf.server} worker(s) x {model})", err=True)
     run(conf)
 
 

@@ -54,12 +54,19 @@ class Progress:
         return self._cancelled.is_set()
 
 
+GONE_POLL = 0.5  # seconds between looks at whether the client of a progress stream is still there
+
+
 def stream(work: Callable[[Progress], Any], on_error: Callable[[BaseException], dict],
-           time_limit: float | None = None, heartbeat: float = 10.0) -> Iterator[bytes]:
+           time_limit: float | None = None, heartbeat: float = 10.0,
+           gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
     """Run `work` in a thread and yield its progress, then a result or error event.
 
-    If the consumer stops iterating (the client disconnected and the server
-    closed the generator), the work is cancelled at its next progress call.
+    The work is cancelled (at its next progress call) when the consumer stops
+    iterating (the server closed the generator: a write failed) or when
+    `gone()` says the client has left, which the stream asks every
+    :data:`GONE_POLL` seconds while it waits: so a client that leaves is
+    noticed within that, not a heartbeat or two later.
     """
     events: queue.Queue = queue.Queue()
     progress = Progress(lambda m, f: events.put(("progress", {"message": m, "fraction": f})), time_limit)
@@ -72,15 +79,27 @@ def stream(work: Callable[[Progress], Any], on_error: Callable[[BaseException], 
 
     thread = threading.Thread(target=run, name="citystack-work", daemon=True)
     thread.start()
+    poll = heartbeat if gone is None else min(heartbeat, GONE_POLL)
     try:
         yield comment("started")
+        quiet_since = checked = time.monotonic()
         while True:
             try:
-                kind, payload = events.get(timeout=heartbeat)
+                kind, payload = events.get(timeout=poll)
             except queue.Empty:
-                yield comment("working")  # a write to a closed socket ends the stream
+                kind, payload = None, None
+            now = time.monotonic()
+            if gone is not None and now - checked >= GONE_POLL:
+                checked = now
+                if gone():
+                    return
+            if kind is None:
+                if now - quiet_since >= heartbeat:
+                    yield comment("working")  # a write to a closed socket ends the stream too
+                    quiet_since = now
                 continue
             yield frame(kind, payload)
+            quiet_since = now
             if kind != "progress":
                 return
     finally:

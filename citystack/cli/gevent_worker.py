@@ -16,7 +16,9 @@ This module imports gevent; nothing imports it unless that worker is chosen.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
+import socket
 
 import gevent
 from gevent.local import local
@@ -52,12 +54,13 @@ class Worker(GeventWorker):
 
     def init_process(self):
         self._connection = local()  # per greenlet, that is per connection
+        self._waiting: set[socket.socket] = set()  # connections waiting for a request's headers
         settings = self.app.settings
         self._header_timeout, self._keepalive = settings.header_timeout, settings.keepalive
         super().init_process()
 
     def handle(self, listener, client, addr):
-        self._connection.answered = False
+        self._connection.answered, self._connection.sock = False, client
         super().handle(listener, client, addr)
 
     def handle_request(self, listener_name, req, sock, addr):
@@ -66,21 +69,38 @@ class Worker(GeventWorker):
         finally:
             self._connection.answered = True
 
+    @contextlib.contextmanager
     def timeout_ctx(self):
         """Bounds the wait for the next request's headers (the caller closes the
-        connection when it expires)."""
-        later = getattr(self._connection, "answered", False)
-        return gevent.Timeout(self._keepalive if later else self._header_timeout, False)
+        connection when it expires, or when the wait ends with no request)."""
+        sock = self._connection.sock
+        if not self.alive:  # stopping: no new request on a kept-alive connection
+            _stop_reading(sock)
+        self._waiting.add(sock)
+        try:
+            with gevent.Timeout(self._keepalive if self._connection.answered else self._header_timeout, False):
+                yield
+        finally:
+            self._waiting.discard(sock)
 
     def handle_exit(self, sig, frame):
-        """On a graceful stop, end the event streams at once: they would otherwise
-        hold the worker until gunicorn's graceful timeout (their clients reconnect,
-        to another worker or to the new server)."""
+        """On a graceful stop, end the event streams and the waits for requests at
+        once: they would otherwise hold the worker until gunicorn's graceful
+        timeout. The streams' clients reconnect, to another worker or to the new
+        server, and resume there (Last-Event-ID) as far as it can tell."""
         super().handle_exit(sig, frame)
-        gevent.spawn(self._end_streams)
+        gevent.spawn(self._wind_down)
 
-    def _end_streams(self):
+    def _wind_down(self):
         from ..state import state
 
         with self.wsgi.app_context():
             state().broadcaster.end_streams()
+        for sock in list(self._waiting):
+            _stop_reading(sock)
+
+
+def _stop_reading(sock) -> None:
+    """The connection's next read sees the end (and the server closes it, quietly)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)

@@ -16,7 +16,9 @@ This module imports gevent; nothing imports it unless that worker is chosen.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
+import os
 import selectors
 import socket
 
@@ -101,6 +103,13 @@ class Worker(GeventWorker):
 
 
 def _stop_reading(sock) -> None:
-    """The connection's next read sees the end (and the server closes it, quietly)."""
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RD)
+    """The connection's next read sees the end of its input, and the server
+    closes it quietly. Done on a copy of its descriptor: gevent's own
+    ``shutdown()`` would throw an error into the greenlet waiting on it (and
+    gunicorn would log that error with its traceback)."""
+    with contextlib.suppress(OSError, ValueError):
+        copy = _socket.socket(fileno=os.dup(sock.fileno()))
+        try:
+            copy.shutdown(socket.SHUT_RD)
+        finally:
+            copy.close()

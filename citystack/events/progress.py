@@ -3,6 +3,16 @@
 Long work takes a :class:`Progress` and calls it now and then with a status
 line. Each call is also a cancellation point: when the client has gone away
 or the time limit has passed, the call raises and the work unwinds.
+
+Each call (and each :meth:`Progress.check`) is a switch point too: it sleeps
+a tenth of a millisecond (at most every :data:`SWITCH_EVERY` seconds), which
+under gevent (the server's default worker, where the work runs in a greenlet)
+lets the worker's other connections be served and the stream send the event
+and notice a client that left; under threads it costs next to nothing. (Not a
+zero sleep: gevent's ``sleep(0)`` lets ready greenlets run but fires timers
+late, by hundreds of milliseconds when the caller computes between calls.)
+So work holds its worker's other connections for at most the time between
+two of its progress calls.
 """
 
 from __future__ import annotations
@@ -13,6 +23,9 @@ import time
 from typing import Any, Callable, Iterator
 
 from .sse import comment, frame
+
+
+SWITCH_EVERY = 0.01  # seconds of work between two switch points, at least
 
 
 class Cancelled(Exception):
@@ -32,19 +45,28 @@ class Progress:
         self.deadline = None if not time_limit else self.started + time_limit
         self.time_limit = time_limit
         self.messages: list[str] = []
+        self._switched = self.started
 
     def __call__(self, message: str, fraction: float | None = None) -> None:
         self.check()
         self.messages.append(message)
         if self._on_event is not None:
             self._on_event(message, fraction)
+            self._switch(force=True)  # the stream sends it now, not at the next switch point
 
     def check(self) -> None:
+        self._switch()
         if self._cancelled.is_set():
             raise Cancelled()
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise TimeLimit(f"the work passed its time limit of {self.time_limit:g} s "
                             "(CITYSTACK_ANALYSIS_TIME_LIMIT); ask for a smaller view or fewer points")
+
+    def _switch(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._switched >= SWITCH_EVERY:
+            time.sleep(0.0001)
+            self._switched = time.monotonic()
 
     def cancel(self) -> None:
         self._cancelled.set()

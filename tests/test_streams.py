@@ -240,7 +240,8 @@ def read_response(sock: socket.socket) -> bytes:
         assert chunk
         head += chunk
     head, _, body = head.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length"))
     while len(body) < length:
         body += sock.recv(65536)
     assert head.startswith(b"HTTP/1.1 200")
@@ -334,7 +335,7 @@ def test_hub_replays_recent_lines_only():
     assert [line.text for line in sub.backlog] == ["recent"]
     hub.publish("live")
     assert sub.get(1).text == "live" and sub.get(0) is None
-    assert [line.n for line in (*sub.backlog,)] == [2]
+    assert [line.n for line in sub.backlog] == [2]
 
 
 def test_hub_resumes_after_its_own_ids_only():

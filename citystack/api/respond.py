@@ -40,7 +40,7 @@ def respond(work: Callable[[Progress], Any], time_limit: float | None = None,
             err = as_error(exc)
             return {**payload(err), "status": err.status}
 
-        return Response(stream(work, on_error, time_limit, state().settings.heartbeat, gone_check(request.environ)),
-                        mimetype=sse.MIMETYPE, headers=sse.HEADERS)
+        events = stream(work, on_error, time_limit, state().settings.heartbeat, gone_check(request.environ))
+        return Response(events, mimetype=sse.MIMETYPE, headers=sse.HEADERS)
     result = work(Progress(None, time_limit))
     return result if isinstance(result, Response) else json_response(result, mimetype=mimetype)

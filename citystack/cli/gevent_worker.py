@@ -1,7 +1,7 @@
 """gunicorn's gevent worker, as citystack runs it (``CITYSTACK_SERVER=gevent``).
 
 Every connection is a greenlet, so an open event stream costs a few
-kilobytes and no thread. Two things are added to gunicorn's worker:
+kilobytes and no thread. Three things are added to gunicorn's worker:
 
 - **a header timeout of its own.** gunicorn bounds the reading of every
   request's headers by its keep-alive time; here a connection's first request
@@ -10,6 +10,8 @@ kilobytes and no thread. Two things are added to gunicorn's worker:
   answer). A connection that has not sent its headers by then is closed: a
   slow-header client (slowloris) holds a greenlet for that long, no more.
 - **cooperative PostgreSQL waits.** See :func:`cooperative_psycopg`.
+- **a quick graceful stop.** Event streams and idle kept-alive connections
+  end at once instead of holding the worker to gunicorn's graceful timeout.
 
 This module imports gevent; nothing imports it unless that worker is chosen.
 """

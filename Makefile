@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DB ?= data/citystack.duckdb
 VENDOR := citystack/static/vendor
 
-.PHONY: run test bench setup venv vendor sample chromium postgis clean
+.PHONY: run test bench bench-streams setup venv vendor sample chromium postgis clean
 
 run: setup sample
 	$(BIN)/citystack serve --db $(DB)
@@ -45,6 +45,10 @@ test: setup chromium postgis
 
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/streams.py
+
+bench-streams: setup
+	$(BIN)/python bench/streams.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) build *.egg-info

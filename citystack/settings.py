@@ -23,7 +23,15 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 1
-    threads: int = 32
+    # How a worker serves connections: "gevent" (the default: one greenlet per
+    # connection, so open event streams cost a few kilobytes each) or "gthread"
+    # (one thread per connection in use, CITYSTACK_THREADS of them; an open event
+    # stream holds one for as long as it is open).
+    server: str = "gevent"
+    connections: int = 4000  # open connections per worker (event streams included)
+    threads: int = 32  # gthread only
+    header_timeout: float = 10.0  # seconds a new connection has to send its request's headers
+    keepalive: float = 5.0  # seconds an idle kept-alive connection waits for its next request's headers
     # Where clients reach the app, e.g. https://maps.example.org/citystack: absolute
     # links (OpenAPI servers, next pages) start with it; empty: links are relative.
     # Links are never built from the request's Host header.
@@ -56,7 +64,9 @@ class Settings:
     pg_pool: int = 10
     pg_timeout: float = 10.0
     db_primary: str = ""
-    heartbeat: float = 10.0  # seconds between keep-alive comments on idle event streams
+    # Seconds between keep-alive comments on idle event streams (the 2015
+    # /eventSource/ stream and progress streams alike).
+    heartbeat: float = 10.0
     # Analyses. Each runs in a worker process of its server process (one per
     # slot), which is killed at the time limit or when the client leaves.
     analysis_time_limit: float = 60.0

@@ -136,15 +136,19 @@ def store(sample_db):
     return open_store(str(sample_db))
 
 
-def open_stream(url: str) -> tuple[queue.Queue, threading.Event]:
+def open_stream(url: str, replay: bool = False) -> tuple[queue.Queue, threading.Event]:
+    """The data lines of an `/eventSource/` stream, as they come. Lines posted
+    before it subscribed (its backlog, sent before its `: connected` comment)
+    are left out unless `replay`, so that a test sees only what it posted."""
     lines, stop, ready = queue.Queue(), threading.Event(), threading.Event()
 
     def run():
         try:
             with requests.get(url + "/eventSource/", stream=True, timeout=(5, 30)) as r:
                 for line in r.iter_lines(decode_unicode=True):
-                    ready.set()
-                    if line.startswith("data: "):
+                    if line.startswith(": connected"):
+                        ready.set()
+                    if line.startswith("data: ") and (replay or ready.is_set()):
                         lines.put(line[6:])
                     if stop.is_set():
                         return

@@ -351,8 +351,8 @@ def test_status_lines_cross_stores(dbs, monkeypatch):
         here, there = hub1.subscribe(), hub2.subscribe()
         hub1.publish("starting data query...")
         hub1.publish("idle")
-        assert [there.get(5), there.get(5)] == ["starting data query...", "idle"]
-        assert [here.get(5), here.get(5)] == ["starting data query...", "idle"]
+        assert [there.get(5).text, there.get(5).text] == ["starting data query...", "idle"]
+        assert [here.get(5).text, here.get(5).text] == ["starting data query...", "idle"]
         there.close()
         assert hub2.subscribers == 0
 

@@ -27,7 +27,8 @@ from ..events.broadcast import event_stream
 from ..events.progress import Progress
 from ..stores.base import View
 from . import params
-from .respond import departure_probe, json_response
+from .peer import gone_check
+from .respond import json_response
 
 bp = Blueprint("classic", __name__)
 MAX_CELLS = MAX_SIDE * MAX_SIDE  # 160,000: the heatmap analysis's largest grid
@@ -70,7 +71,7 @@ def _run_analysis(state, analysis, view, info, cols, price_field, version) -> or
     grid = PixelGrid(view.bbox, w, h, cell)
     inputs = {k: cols[k] for k in ("lon", "lat", price_field)}
     progress = Progress(lambda message, fraction: state.broadcaster.publish(message),
-                        state.settings.analysis_time_limit, departure_probe(request.environ))
+                        state.settings.analysis_time_limit, gone_check(request.environ))
     key = ("classic", info.name, view.key(), w, h, cell, kind, price_field, state.settings.max_limit)
     task = Task(analysis_cells, (kind, grid, inputs, price_field))
     return orjson.Fragment(state.runner.call_json(key, task, progress, version))  # sent as the worker wrote it
@@ -172,6 +173,9 @@ def classic_collection(cols, name_field: str, price_field: str) -> dict:
 
 @bp.route("/eventSource/", strict_slashes=False)
 def event_source():
+    """Status lines, with ids: a browser that reconnects sends the last it saw
+    as ``Last-Event-ID`` and gets what it missed (events/broadcast.py)."""
     state = shared_state()
-    return Response(event_stream(state.broadcaster, state.settings.heartbeat), mimetype=sse.MIMETYPE,
-                    headers=sse.HEADERS)
+    lines = event_stream(state.broadcaster, state.settings.heartbeat, request.headers.get("Last-Event-ID"),
+                         gone_check(request.environ))
+    return Response(lines, mimetype=sse.MIMETYPE, headers=sse.HEADERS)

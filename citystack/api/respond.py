@@ -9,13 +9,12 @@ number of server processes can serve it), ending with one ``result`` or
 
 Either way the work is cancelled when the client goes away: a stream's
 generator is closed by the server when a write fails, and both ways
-:func:`departure_probe` looks at the connection while the work runs.
+api/peer.py's look at the connection runs while the work does (a client
+that leaves is noticed within half a second).
 """
 
 from __future__ import annotations
 
-import select
-import socket
 from typing import Any, Callable
 
 import orjson
@@ -25,6 +24,7 @@ from ..events import sse
 from ..events.progress import Progress, stream
 from ..state import state
 from .errors import as_error, payload
+from .peer import gone_check
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -39,7 +39,7 @@ def wants_stream() -> bool:
 
 def respond(work: Callable[[Progress], Any], time_limit: float | None = None,
             mimetype: str = "application/json") -> Response:
-    probe = departure_probe(request.environ)
+    probe = gone_check(request.environ)
     if wants_stream():
         def on_error(exc: BaseException) -> dict:
             err = as_error(exc)
@@ -59,24 +59,3 @@ def respond(work: Callable[[Progress], Any], time_limit: float | None = None,
 def _as_text(result: Any) -> Any:
     """JSON given as bytes, as the text an event's data takes unchanged."""
     return result.decode() if isinstance(result, (bytes, bytearray)) else result
-
-
-def departure_probe(environ) -> Callable[[], bool] | None:
-    """A function telling whether the client of this request has closed its
-    connection, for work that should stop then (None where the server does
-    not give the socket). A GET has no body, so a readable socket is either
-    the client's next pipelined request (data) or its end (nothing to read)."""
-    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
-    if sock is None or not hasattr(sock, "recv"):
-        return None
-
-    def gone() -> bool:
-        try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
-        except (ConnectionError, OSError) as exc:
-            return not isinstance(exc, (BlockingIOError, InterruptedError))
-        except ValueError:  # a TLS socket takes no flags: cannot tell
-            return False
-
-    return gone

@@ -170,18 +170,26 @@ def layers(db, as_json):
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 5000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes (default 1).")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per process (default 32).")
+@click.option("--connections", type=click.IntRange(1, 100_000), default=None,
+              help="Open connections per process, event streams included (default 4000).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="Threads per process, for CITYSTACK_SERVER=gthread only (default 32).")
 @click.option("--allow-remote", is_flag=True, envvar="CITYSTACK_ALLOW_REMOTE",
               help="Let a non-loopback --host (e.g. 0.0.0.0) be bound: the API then answers anyone who "
                    "can reach the machine. Also CITYSTACK_ALLOW_REMOTE=1.")
 @click.option("--dev", is_flag=True, help="Flask's development server with reloader (loopback only).")
-def serve(db, host, port, workers, threads, allow_remote, dev):
+def serve(db, host, port, workers, connections, threads, allow_remote, dev):
     """Serve the API and the map page (gunicorn).
 
     It binds loopback (127.0.0.1) unless told otherwise; any other address
     needs --allow-remote, and is served with a warning.
     """
-    conf = settings(db=db, host=host, port=port, workers=workers, threads=threads)
+    conf = settings(db=db, host=host, port=port, workers=workers, connections=connections, threads=threads)
+    if conf.server not in ("gevent", "gthread"):
+        raise CliError(f"CITYSTACK_SERVER={conf.server!r}: choose gevent (the default) or gthread")
+    for name in ("header_timeout", "keepalive", "heartbeat"):
+        if not getattr(conf, name) > 0:
+            raise CliError(f"CITYSTACK_{name.upper()} must be a number of seconds above 0")
     on_loopback = _loopback(conf.host)
     if dev and not on_loopback:
         raise CliError("--dev serves on loopback only (127.0.0.1 or ::1): the debugger must never be public")
@@ -196,14 +204,18 @@ def serve(db, host, port, workers, threads, allow_remote, dev):
 
     if dev:
         # The Werkzeug debugger, with the reloader: only here, and only on loopback.
-        create_app(conf).run(host=conf.host, port=conf.port, debug=True, use_reloader=True, threaded=True)
+        create_app(conf).run(host=conf.host, port=conf.port, debug=on_loopback, use_reloader=True, threaded=True)
         return
     from .server import run
 
     if not on_loopback:
         _warn_remote(conf)
+    model = (f"{conf.connections} connections" if conf.server == "gevent" else f"{conf.threads} threads")
+    if threads is not None and conf.server == "gevent":
+        click.echo("citystack: --threads applies to CITYSTACK_SERVER=gthread only; "
+                   "the gevent worker takes --connections", err=True)
     click.echo(f"citystack serving {conf.db} on http://{_url_host(conf.host)}:{conf.port} "
-               f"({conf.workers} worker(s) x {conf.threads} threads)", err=True)
+               f"({conf.workers} {conf.server} worker(s) x {model})", err=True)
     run(conf)
 
 

@@ -1,8 +1,20 @@
-"""The production server: gunicorn with threaded workers, configured in code."""
+"""The production server: gunicorn, configured in code.
+
+Two kinds of worker (``CITYSTACK_SERVER``): ``gevent``, the default, where
+each connection is a greenlet and a worker holds up to
+``CITYSTACK_CONNECTIONS`` of them (open event streams included), with header
+and keep-alive timeouts (gevent_worker.py); and ``gthread``, gunicorn's
+threaded worker, where each connection in use holds one of
+``CITYSTACK_THREADS`` threads (an event stream for as long as it is open, a
+slow-header client until it is done). docs/deploy.md compares them.
+"""
 
 from __future__ import annotations
 
 import gc
+import math
+import resource
+import sys
 
 from gunicorn.app.base import BaseApplication
 
@@ -17,14 +29,16 @@ class _Gunicorn(BaseApplication):
     def load_config(self):
         conf = self.settings
         host = f"[{conf.host}]" if ":" in conf.host else conf.host
+        workers = {"gevent": {"worker_class": "citystack.cli.gevent_worker.Worker"},
+                   "gthread": {"worker_class": "gthread", "threads": conf.threads}}[conf.server]
         for key, value in {
             "bind": f"{host}:{conf.port}",
             "workers": conf.workers,
-            "threads": conf.threads,
-            "worker_class": "gthread",
+            **workers,
+            "worker_connections": conf.connections,
             "timeout": 120,
             "graceful_timeout": 5,
-            "keepalive": 5,
+            "keepalive": max(1, math.ceil(conf.keepalive)),  # gevent: the worker applies the exact value
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
@@ -60,5 +74,20 @@ def _close_store(server, worker) -> None:
     gc.unfreeze()
 
 
+def _raise_file_limit(connections: int) -> None:
+    """Every connection is a file descriptor: raise this process's soft limit
+    (which the workers inherit) towards what `connections` needs, as far as the
+    hard limit lets it (a soft limit of 1,024 is common)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + 256  # database connections, the store's files, the listening socket
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < want:
+            print(f"citystack: only {new} open files allowed (ulimit -n); a worker cannot hold "
+                  f"{connections} connections", file=sys.stderr)
+
+
 def run(settings: Settings) -> None:
+    _raise_file_limit(settings.connections)
     _Gunicorn(settings).run()

@@ -8,6 +8,10 @@ usually held by different processes. So :meth:`PGBroadcaster.publish` does a
 process, the publishing process included (that keeps every stream's lines in
 the order the database committed them).
 
+Each process numbers the lines it hears itself (broadcast.py): the ids a
+stream gets are those of the process that holds it, and ``Last-Event-ID``
+resumes exactly on that process only (docs/deploy.md).
+
 The listener also hears ``citystack_version``, which a load sends when it
 commits, so a process drops its cached data version at once instead of at
 the end of its cache time.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from typing import Iterator, Sequence
 
@@ -147,7 +148,7 @@ class _Generation:
         self.con = duckdb.connect(":memory:", config=INSERTION_ORDER)
         self.con.execute(f"ATTACH {_literal(path)} AS db (READ_ONLY)")
         self.con.execute("USE db")
-        self._local = threading.local()
+        self._local = _thread_local()
         self._layers: dict[str, LayerInfo] | None = None
         self._indexes: dict[str, PointIndex] = {}
         self._lock = threading.Lock()
@@ -222,6 +223,18 @@ def read_layers(con) -> dict[str, LayerInfo]:
                               fields=[FieldInfo(**f) for f in orjson.loads(fields)],
                               version=version, source=source or "", places=places)
     return out
+
+
+def _thread_local():
+    """A cursor holder per operating-system thread, also under gevent, whose patched
+    ``threading.local`` is per greenlet, that is per request: each would open a
+    cursor (measured: 1.5 to 3 ms more a query). The greenlets of one thread can
+    share its cursor because a cursor is only used to execute and fetch in one
+    go, with no switch to another greenlet between."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        return monkey.get_original("_thread", "_local")()
+    return threading.local()
 
 
 def _bbox_only(view: View) -> bool:

@@ -320,7 +320,8 @@ def schemas() -> dict:
                                     ("source", "target", "weight")))}, ("kind", "nodes", "edges")),
         "Health": _object({"status": {"type": "string", "enum": ["ok"]}, "store": {"type": "string"},
                            "data_version": {"type": "string"}, "event_streams": COUNT,
-                           "analyses": {"type": "object", "additionalProperties": {"type": "integer"}}},
+                           # counts (running, completed, cached, ...) and the worker processes' ids
+                           "analyses": _object({"workers": _array(COUNT)}, additional=COUNT)},
                           ("status", "store", "data_version", "event_streams", "analyses")),
         "ClassicCollection": _object({
             "type": {"type": "string", "enum": ["FeatureCollection"]},

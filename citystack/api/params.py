@@ -22,22 +22,22 @@ def get(args, name: str) -> str | None:
 
 def integer(args, name: str, default: int | None = None, lo: int | None = None,
             hi: int | None = checks.BIGINT) -> int:
-    raw = get(args, name)
-    if raw is None:
-        if default is None:
-            raise BadParam(name, "required")
-        return default
-    return checks.integer(raw, name, lo, hi)
+    raw = _given(args, name, default)
+    return default if raw is None else checks.integer(raw, name, lo, hi)
 
 
 def number(args, name: str, default: float | None = None, lo: float | None = None,
            hi: float | None = None) -> float:
+    raw = _given(args, name, default)
+    return default if raw is None else checks.number(raw, name, lo, hi)
+
+
+def _given(args, name: str, default) -> str | None:
+    """The raw value; None when absent and a default stands in; BadParam when it is required."""
     raw = get(args, name)
-    if raw is None:
-        if default is None:
-            raise BadParam(name, "required")
-        return default
-    return checks.number(raw, name, lo, hi)
+    if raw is None and default is None:
+        raise BadParam(name, "required")
+    return raw
 
 
 def view(args, layer: LayerInfo, reserved: set[str]) -> View:

@@ -108,14 +108,13 @@ def stream(work: Callable[[Progress], Any], on_error: Callable[[BaseException], 
 
     The work is cancelled (at its next progress call) when the consumer stops
     iterating (the server closed the generator: a write failed) or when
-    `probe()` says the client has left, which the stream asks every
-    :data:`GONE_POLL` seconds while it waits (and the work's Progress at its
-    checks): so a client that leaves is noticed within that, not a heartbeat
-    or two later.
+    `probe()` says the client has left, which the stream (and only the
+    stream: the work's Progress is not given it too) asks every
+    :data:`GONE_POLL` seconds while it waits: so a client that leaves is
+    noticed within that, not a heartbeat or two later.
     """
     events: queue.Queue = queue.Queue()
-    progress = Progress(lambda m, f: events.put(("progress", {"message": m, "fraction": f})), time_limit,
-                        probe)
+    progress = Progress(lambda m, f: events.put(("progress", {"message": m, "fraction": f})), time_limit)
 
     def run():
         try:

@@ -38,6 +38,13 @@ def citystack(*args, check=True, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
+def flat(cols: dict) -> dict:
+    """A store's features answer with its properties beside id, lon and lat."""
+    out = {k: v for k, v in cols.items() if k != "properties"}
+    out.update(cols.get("properties", {}))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

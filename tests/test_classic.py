@@ -9,7 +9,7 @@ import time
 import requests
 
 from citystack.stores import View
-from conftest import open_stream, read_until_idle
+from conftest import open_stream, read_until_idle, flat
 
 SOUTH, NORTH, WEST, EAST = 22.53, 22.55, 114.04, 114.07
 
@@ -30,7 +30,7 @@ def test_get_data_answers_lat_lng_features(client, store):
     assert r.status_code == 200
     fc = r.get_json()
     assert fc["type"] == "FeatureCollection"
-    expected = store.features("listings", View(bbox=(WEST, SOUTH, EAST, NORTH)), ["name", "price"], 50_000)
+    expected = flat(store.features("listings", View(bbox=(WEST, SOUTH, EAST, NORTH)), ["name", "price"], 50_000))
     assert len(fc["features"]) == len(expected["id"]) > 100
     by_id = dict(zip(expected["id"].tolist(), zip(expected["lat"].tolist(), expected["lon"].tolist(),
                                                   expected["name"].tolist(), expected["price"].tolist())))

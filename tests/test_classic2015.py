@@ -18,7 +18,7 @@ import classic2015
 from citystack.app import create_app
 from citystack.settings import Settings
 from citystack.stores import View
-from conftest import AIRBNB, FOURSQUARE, needs_shared
+from conftest import AIRBNB, FOURSQUARE, needs_shared, flat
 
 _apps: dict = {}
 
@@ -44,7 +44,7 @@ def check_against_port(c, store, layer, view, w, h, cell):
     south, north, west, east = view
     status, body = get_data(c, *view, w=w, h=h, cell_size=cell, analysis="true", analysisType="heatmap")
     assert status == 200
-    pts = store.features(layer, View(bbox=(west, south, east, north)), [], 1_000_000)
+    pts = flat(store.features(layer, View(bbox=(west, south, east, north)), [], 1_000_000))
     assert len(body["features"]) == len(pts["id"]) > 0  # the server used every point in view
     ref = classic2015.heatmap(list(zip(pts["lat"].tolist(), pts["lon"].tolist())), south, north, west, east,
                               w, h, cell)

@@ -10,6 +10,12 @@ import pytest
 from citystack.api.geojson import feature_collection
 
 
+def nest(cols):
+    """Flat test columns as a store answers features: properties apart from the position."""
+    return {"id": cols["id"], "lon": cols["lon"], "lat": cols["lat"],
+            "properties": {k: v for k, v in cols.items() if k not in ("id", "lon", "lat")}}
+
+
 def reference(cols, limit):
     n = min(limit, len(cols["id"]))
     names = [k for k in cols if k not in ("id", "lon", "lat")]
@@ -40,7 +46,7 @@ def awkward_columns(n=7):
 @pytest.mark.parametrize("limit", [100, 4, 1])
 def test_same_json_as_a_dict_per_feature(limit):
     cols = awkward_columns()
-    got = orjson.loads(orjson.dumps(feature_collection(cols, limit)))
+    got = orjson.loads(orjson.dumps(feature_collection(nest(cols), limit)))
     assert got == reference(cols, limit)
     if limit > 2:
         assert got["features"][2]["properties"]["price"] is None
@@ -50,7 +56,7 @@ def test_same_json_as_a_dict_per_feature(limit):
 def test_floats_keep_every_digit():
     cols = {"id": np.array([1, 2]), "lon": np.array([-73.98765432101234, 1e-7]),
             "lat": np.array([40.7, -0.1 + 0.2]), "price": np.array([0.1, 1e300])}
-    got = orjson.loads(orjson.dumps(feature_collection(cols)))
+    got = orjson.loads(orjson.dumps(feature_collection(nest(cols))))
     assert [f["geometry"]["coordinates"] for f in got["features"]] == [[-73.98765432101234, 40.7],
                                                                        [1e-7, -0.1 + 0.2]]
     assert [f["properties"]["price"] for f in got["features"]] == [0.1, 1e300]
@@ -58,7 +64,7 @@ def test_floats_keep_every_digit():
 
 def test_empty_and_no_properties():
     empty = {"id": np.array([], dtype=np.int64), "lon": np.array([]), "lat": np.array([])}
-    assert orjson.loads(orjson.dumps(feature_collection(empty))) == reference(empty, 10)
+    assert orjson.loads(orjson.dumps(feature_collection(nest(empty)))) == reference(empty, 10)
     bare = {"id": np.array([5]), "lon": np.array([1.5]), "lat": np.array([2.5])}
-    assert orjson.loads(orjson.dumps(feature_collection(bare)))["features"] == [
+    assert orjson.loads(orjson.dumps(feature_collection(nest(bare))))["features"] == [
         {"type": "Feature", "id": 5, "geometry": {"type": "Point", "coordinates": [1.5, 2.5]}, "properties": {}}]

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import AIRBNB, FOURSQUARE, citystack, needs_shared
+from conftest import AIRBNB, FOURSQUARE, citystack, needs_shared, flat
 from citystack.stores import View, open_store
 
 GOOD = "id,name,latitude,longitude,price\n1,a,40.1,-73.9,100\n2,b,40.2,-73.8,\"$1,200.50\"\n3,c,40.3,-73.7,0\n"
@@ -31,7 +31,7 @@ def test_csv_lands_with_prices_parsed(db):
     store = open_store(str(db))
     info = store.layer("base")
     assert info.count == 3 and info.kind == "points"
-    cols = store.features("base", View(), None, 10)
+    cols = flat(store.features("base", View(), None, 10))
     assert sorted(cols["price"].tolist()) == [0.0, 100.0, 1200.5]
     assert sorted(cols["id"].tolist()) == [1, 2, 3]
     assert info.extent == [-73.9, 40.1, -73.7, 40.3]
@@ -83,7 +83,7 @@ def test_geojson_points(tmp_path):
     path.write_text(json.dumps(fc))
     db = tmp_path / "g.duckdb"
     citystack("load", path, "--layer", "g", "--db", db)
-    cols = open_store(str(db)).features("g", View(bbox=(114.015, 22, 114.035, 23)), ["name", "price"], 10)
+    cols = flat(open_store(str(db)).features("g", View(bbox=(114.015, 22, 114.035, 23)), ["name", "price"], 10))
     assert cols["name"].tolist() == ["p2", "p3"] and cols["price"].tolist() == [20, 30]
 
 
@@ -108,7 +108,7 @@ def test_airbnb_all_listings(sample_db):
     info = store.layer("nyc")
     assert info.count == 48_895
     from citystack.stores.base import Filter
-    assert store.count("nyc", View(filters=[Filter("price", "eq", 0)])) == 11
+    assert store.count("nyc", View(filters=[Filter("price", "in", (0,))])) == 11
 
 
 @needs_shared(AIRBNB)

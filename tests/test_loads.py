@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import CLI, Server, citystack
+from conftest import CLI, Server, citystack, flat
 from citystack.ingest import Mapping, load_file
 from citystack.stores import View
 from citystack.stores.duckdb import DuckDBStore
@@ -98,13 +98,13 @@ def test_reload_closes_the_old_generation(reloaded):
             t.start()
         for t in threads:
             t.join()
-        assert len(store.features("pts", View(bbox=WINDOW), None, 10_000)["id"]) == brute_count(first, WINDOW)
+        assert len(flat(store.features("pts", View(bbox=WINDOW), None, 10_000))["id"]) == brute_count(first, WINDOW)
         assert files_held("self", db) == [str(db)]
 
         load_file(str(db), str(second), "pts")
         assert files_held("self", db) == [f"{db} (deleted)"]  # the store has not looked yet
 
-        assert len(store.features("pts", View(bbox=WINDOW), None, 10_000)["id"]) == brute_count(second, WINDOW)
+        assert len(flat(store.features("pts", View(bbox=WINDOW), None, 10_000))["id"]) == brute_count(second, WINDOW)
         assert files_held("self", db) == [str(db)]  # the new file only: the old one is closed
     finally:
         store.close()
@@ -118,7 +118,7 @@ def test_a_running_query_keeps_its_generation(reloaded, monkeypatch):
 
     db, first, second = reloaded
     store = DuckDBStore(str(db), memory_rows=10**6)
-    store.features("pts", View(bbox=WINDOW), None, 10)
+    flat(store.features("pts", View(bbox=WINDOW), None, 10))
     inside, go = threading.Event(), threading.Event()
     run = duck._Generation.run
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import flat
+
 from citystack.stores import View, open_writer
 from citystack.stores.duckdb import DuckDBStore
 from citystack.stores.pointindex import MAX_CANDIDATES, PointIndex
@@ -73,8 +75,8 @@ def test_same_rows_in_the_same_order_as_sql(stores, properties):
     found = 0
     for bbox in windows():
         for limit, offset in ((10_000, 0), (7, 0), (5, 3), (10, 10_000)):
-            a = plain.features("pts", View(bbox=bbox), properties, limit, offset)
-            b = indexed.features("pts", View(bbox=bbox), properties, limit, offset)
+            a = flat(plain.features("pts", View(bbox=bbox), properties, limit, offset))
+            b = flat(indexed.features("pts", View(bbox=bbox), properties, limit, offset))
             assert_same(a, b)
             found += len(a["id"])
     assert found > N  # the windows were not all empty
@@ -85,7 +87,7 @@ def test_views_with_filters_go_through_sql_and_agree(stores):
     from citystack.stores.base import Filter
 
     view = View(bbox=(-74.0, 40.7, -73.97, 40.72), filters=[Filter("price", "min", 100.0)])
-    a, b = plain.features("pts", view, ["price"], 10_000), indexed.features("pts", view, ["price"], 10_000)
+    a, b = flat(plain.features("pts", view, ["price"], 10_000)), flat(indexed.features("pts", view, ["price"], 10_000))
     assert_same(a, b)
     assert len(a["id"]) and np.all(a["price"] >= 100)
 
@@ -93,7 +95,7 @@ def test_views_with_filters_go_through_sql_and_agree(stores):
 def test_a_layer_of_one_point(stores):
     plain, indexed = stores
     for bbox in [(114.0, 22.0, 115.0, 23.0), (114.06, 22.54, 114.06, 22.54), (0.0, 0.0, 1.0, 1.0)]:
-        assert_same(plain.features("one", View(bbox=bbox), None, 10), indexed.features("one", View(bbox=bbox), None, 10))
+        assert_same(flat(plain.features("one", View(bbox=bbox), None, 10)), flat(indexed.features("one", View(bbox=bbox), None, 10)))
 
 
 def test_index_against_brute_force():

@@ -19,7 +19,7 @@ from citystack.events import broadcast
 from citystack.events.broadcast import Broadcaster
 from citystack.events.progress import stream
 from citystack.stores import View, open_store
-from conftest import Server, build_sample
+from conftest import Server, build_sample, flat
 
 SOUTH, NORTH, WEST, EAST = 22.53, 22.55, 114.04, 114.07
 BBOX = f"{WEST},{SOUTH},{EAST},{NORTH}"
@@ -150,7 +150,7 @@ def test_many_open_streams_leave_features_answering(server, store):
     """200 open streams, far more than gthread's 32 threads (which stopped answering at 32),
     and the features route still answers, with the rows the store has."""
     before = health(server.url)["event_streams"]
-    expected = store.features("listings", View(bbox=(WEST, SOUTH, EAST, NORTH)), ["name", "price"], 10_001)
+    expected = flat(store.features("listings", View(bbox=(WEST, SOUTH, EAST, NORTH)), ["name", "price"], 10_001))
     socks = [open_raw_stream(server.port) for _ in range(200)]
     try:
         assert health(server.url)["event_streams"] >= before + 200

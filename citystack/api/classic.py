@@ -69,7 +69,7 @@ def _run_analysis(state, analysis, view, info, cols, price_field, version) -> or
     leaves; its progress lines go to the 2015 status stream."""
     w, h, cell, kind = analysis
     grid = PixelGrid(view.bbox, w, h, cell)
-    inputs = {k: cols[k] for k in ("lon", "lat", price_field)}
+    inputs = {"lon": cols["lon"], "lat": cols["lat"], price_field: cols["properties"][price_field]}
     progress = Progress(lambda message, fraction: state.broadcaster.publish(message),
                         state.settings.analysis_time_limit, gone_check(request.environ))
     key = ("classic", info.name, view.key(), w, h, cell, kind, price_field, state.settings.max_limit)
@@ -152,15 +152,15 @@ def checkin_collection(db, info, view, category: str = "") -> dict:
 
 
 def classic_collection(cols, name_field: str, price_field: str) -> dict:
-    price = np.asarray(cols[price_field], dtype=float)
+    price = np.asarray(cols["properties"][price_field], dtype=float)
     finite = np.isfinite(price)
     norm = np.zeros_like(price)
     if finite.any():
         lo, hi = price[finite].min(), price[finite].max()
         norm = (price - lo) / (hi - lo) if hi > lo else np.where(finite, 0.0, np.nan)
     ids, lat, lon = cols["id"].tolist(), cols["lat"].tolist(), cols["lon"].tolist()
-    names = cols[name_field].tolist()
-    prices = [v if f else None for v, f in zip(cols[price_field].tolist(), finite.tolist())]
+    names = cols["properties"][name_field].tolist()
+    prices = [v if f else None for v, f in zip(cols["properties"][price_field].tolist(), finite.tolist())]
     norms = [v if f else None for v, f in zip(norm.tolist(), finite.tolist())]
     features = [
         {"type": "Feature", "id": ids[i],

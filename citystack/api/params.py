@@ -44,14 +44,14 @@ def view(args, layer: LayerInfo, reserved: set[str]) -> View:
     """The View a request asks for; other parameters must be field filters."""
     v = View(bbox=checks.bbox(get(args, "bbox")), days=checks.days(get(args, "days")),
              hours=checks.hours(get(args, "hours")))
-    if (v.days is not None or v.hours is not None) and layer.kind != "checkins":
+    if (v.days is not None or v.hours is not None) and layer.clock_columns is None:
         raise BadParam("days" if v.days is not None else "hours",
-                       f"layer {layer.name!r} has no times; day and hour filters apply to check-in layers")
+                       f"layer {layer.name!r} has no time field; day and hour filters need one")
     names = set(layer.field_names)
     for key in args:
         if key in reserved or key in VIEW_PARAMS:
             continue
-        field, op = key, "eq"
+        field, op = key, "in"
         for suffix in ("_min", "_max"):
             if key.endswith(suffix) and key[: -len(suffix)] in names:
                 field, op = key[: -len(suffix)], suffix[1:]
@@ -61,9 +61,9 @@ def view(args, layer: LayerInfo, reserved: set[str]) -> View:
         info = layer.field(field)
         raw = checks.single(args, key)
         value = checks.text(raw, key)
-        if op != "eq" or info.type == NUMERIC:
+        if op != "in" or info.type == NUMERIC:
             if info.type != NUMERIC:
                 raise BadParam(key, f"field {field!r} is text; {op} filters need a numeric field")
             value = checks.number(raw, key)
-        v.filters.append(Filter(field, op, value))
+        v.filters.append(Filter(field, op, (value,) if op == "in" else value))
     return v

@@ -48,21 +48,75 @@ class UnknownField(BadParam):
         super().__init__(name, f"layer {layer!r} has no field {name!r} (fields: {', '.join(known)})")
 
 
+TIME = "time"  # a timestamp (naive; offsets were turned into UTC at load)
+DATE = "date"
+BOOL = "bool"
+TYPES = (NUMERIC, TEXT, BOOL, TIME, DATE)
+CATEGORY_LIMIT = 100  # a category's values listed in full up to this many, then the top ones
+
+
 @dataclass
 class FieldInfo:
+    """A layer's field. ``name`` is the name it has in the file, the one the API, the
+    page and the CLI speak; ``column`` is the store's own identifier for it (checked
+    and quoted, never shown). Old databases without ``column`` used the name."""
+
     name: str
-    type: str  # NUMERIC or TEXT
-    min: float | None = None
-    max: float | None = None
-    top: list[list[Any]] | None = None  # [[value, count], ...] for text fields
+    type: str  # one of TYPES
+    min: Any = None  # numbers: floats; time and date: ISO 8601 text
+    max: Any = None
+    top: list[list[Any]] | None = None  # [[value, count], ...], most common first
+    column: str = ""
+    integer: bool = False  # a number whose values are all integers
+    unit: str | None = None  # "percent" or "money", when the file wrote them so
+    id: bool = False  # identifier-like (named id, or above 2^53): sent as text in JSON
+    category: bool = False  # few distinct values: ``top`` lists them all, or the top ones
+    distinct: int | None = None  # distinct values (text, bool, category)
+    others: int = 0  # values of a category left out of ``top``
+
+    def __post_init__(self):
+        if not self.column:
+            self.column = self.name
 
     def as_json(self) -> dict:
         out: dict[str, Any] = {"name": self.name, "type": self.type}
-        if self.type == NUMERIC:
+        if self.type in (NUMERIC, TIME, DATE):
             out["min"], out["max"] = self.min, self.max
-        else:
+        if self.type == NUMERIC:
+            out["integer"] = self.integer
+        if self.unit:
+            out["unit"] = self.unit
+        if self.id:
+            out["id"] = True
+        if self.type in (TEXT, BOOL) or self.category:
             out["top"] = self.top or []
+            out["category"] = self.category
+            if self.distinct is not None:
+                out["distinct"] = self.distinct
+            out["others"] = self.others
         return out
+
+    def meta(self) -> dict:
+        """Everything, for the store's metadata table."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class TimeSummary:
+    """A time-stamped layer's time at a glance, computed at load: the extent, and
+    counts by hour of day (24), day of week (7, Monday first) and date buckets
+    (``bucket`` "day" or "month"; ``dates`` [[ISO date, count], ...])."""
+
+    field: str | None  # the time field (None for a check-in layer with day and hour only)
+    min: str | None = None
+    max: str | None = None
+    hours: list[int] = field(default_factory=list)
+    days: list[int] = field(default_factory=list)
+    bucket: str | None = None
+    dates: list[list[Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -75,6 +129,10 @@ class LayerInfo:
     version: int
     source: str = ""
     places: str | None = None  # a checkins layer's places layer
+    time: TimeSummary | None = None  # a layer with a time field, or a check-in layer
+    name_field: str | None = None  # the field that names a feature (tooltips, labels)
+    colour_field: str | None = None  # the field to colour by at first (never an id or a coordinate)
+    big_ids: bool = False  # feature ids beyond 2^53 (or not integers): sent as text in JSON
 
     def field(self, name: str) -> FieldInfo:
         for f in self.fields:
@@ -86,6 +144,21 @@ class LayerInfo:
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
 
+    @property
+    def time_field(self) -> FieldInfo | None:
+        return self.field(self.time.field) if self.time and self.time.field else None
+
+    @property
+    def clock_columns(self) -> tuple[str, str] | None:
+        """The columns of day of week (0 = Monday) and hour of day, if the layer has them:
+        a check-in layer's own ``day`` and ``hour``, or those derived at load from the
+        time field (``_dow``, ``_hour``)."""
+        if self.kind == "checkins":
+            return ("day", "hour")
+        if self.time_field is not None:
+            return ("_dow", "_hour")
+        return None
+
     def as_json(self) -> dict:
         out = {
             "name": self.name,
@@ -95,17 +168,46 @@ class LayerInfo:
             "fields": [f.as_json() for f in self.fields],
             "version": self.version,
             "source": self.source,
+            "time": self.time.as_json() if self.time else None,
+            "name_field": self.name_field,
+            "colour_field": self.colour_field,
+            "big_ids": self.big_ids,
         }
         if self.places:
             out["places"] = self.places
         return out
 
 
+def layer_meta(fields: list[FieldInfo], time: TimeSummary | None = None, name_field: str | None = None,
+               colour_field: str | None = None, big_ids: bool = False) -> dict:
+    """What the metadata table's ``fields`` column holds for a layer (as JSON)."""
+    return {"fields": [f.meta() for f in fields], "time": time.as_json() if time else None,
+            "name_field": name_field, "colour_field": colour_field, "big_ids": big_ids}
+
+
+def read_layer_meta(meta) -> dict:
+    """LayerInfo keyword arguments from the ``fields`` column (a list in older databases)."""
+    if isinstance(meta, list):
+        meta = {"fields": meta}
+    time = meta.get("time")
+    return {"fields": [FieldInfo(**f) for f in meta.get("fields", [])],
+            "time": TimeSummary(**time) if time else None,
+            "name_field": meta.get("name_field"), "colour_field": meta.get("colour_field"),
+            "big_ids": bool(meta.get("big_ids"))}
+
+
+FILTER_OPS = ("in", "not_in", "min", "max")
+
+
 @dataclass
 class Filter:
+    """A condition on a field (by its public name): ``in`` / ``not_in`` a tuple of values,
+    or ``min`` / ``max`` (inclusive) for numbers, dates and times. Values are already
+    parsed to the field's type (float, str, bool, datetime.date, datetime.datetime)."""
+
     field: str
-    op: str  # "eq", "min" or "max"
-    value: Any
+    op: str  # one of FILTER_OPS
+    value: Any  # a tuple for in / not_in
 
 
 @dataclass
@@ -114,12 +216,14 @@ class View:
 
     bbox: tuple[float, float, float, float] | None = None
     filters: list[Filter] = field(default_factory=list)
-    days: list[int] | None = None  # 0 = Monday, checkins layers only
+    days: list[int] | None = None  # 0 = Monday; layers with a time field or check-ins
     hours: tuple[int, int] | None = None  # inclusive; wraps past midnight when start > end
+    start: Any = None  # datetime.datetime: the time field >= start (from=)
+    end: Any = None  # datetime.datetime: the time field < end (to=)
 
     def key(self) -> tuple:
         return (self.bbox, tuple((f.field, f.op, f.value) for f in self.filters),
-                tuple(self.days or ()), self.hours)
+                tuple(self.days or ()), self.hours, self.start, self.end)
 
 
 def quote(name: str) -> str:

@@ -27,9 +27,9 @@ import duckdb
 import numpy as np
 import orjson
 
-from .base import FieldInfo, LayerInfo, StoreError, UnknownLayer, View, quote, table_name
+from .base import LayerInfo, StoreError, UnknownLayer, View, quote, read_layer_meta, table_name
 from .pointindex import PointIndex
-from .sql import SQLStore
+from .sql import SQLStore, feature_columns, selected_fields
 
 # Layer tables are written in _ord (Morton) order. With insertion order kept
 # (DuckDB's default, stated here so it cannot change under us), a query without
@@ -114,11 +114,13 @@ class DuckDBStore(SQLStore):
         with self._use() as gen:
             info = gen.layer(layer)
             if info.count <= self.memory_rows and _bbox_only(view):
-                names = info.field_names if properties is None else [info.field(p).name for p in properties]
+                fields = selected_fields(info, properties)
                 index = gen.index(info)
                 rows = index.rows(view.bbox)
                 if rows is not None:  # else a large window: SQL's streaming LIMIT is quicker
-                    return _plain(index.take(rows[int(offset):int(offset) + int(limit)], ["id", "lon", "lat"] + names))
+                    taken = index.take(rows[int(offset):int(offset) + int(limit)],
+                                       ["id", "lon", "lat"] + [f.column for f in fields])
+                    return feature_columns(_plain(taken), fields)
             return self._features(info, gen.run, view, properties, limit, offset)
 
     def sql(self, sql: str, params: Sequence = ()) -> dict[str, np.ndarray]:
@@ -192,8 +194,10 @@ class _Generation:
         table = quote(table_name(info.name))
 
         def read_column(name: str) -> np.ndarray:
-            # Checked names only: id, lon, lat or a field of the layer.
-            column = name if name in ("id", "lon", "lat") else info.field(name).name
+            # Checked names only: id, lon, lat or a column of one of the layer's fields.
+            if name not in ("id", "lon", "lat") and name not in {f.column for f in info.fields}:
+                raise StoreError(f"no column {name!r} in layer {info.name!r}")
+            column = name
             return self.cursor().execute(f"SELECT {quote(column)} AS v FROM {table} ORDER BY _ord").fetchnumpy()["v"]
 
         return PointIndex(read_column("lon"), read_column("lat"), read_column)
@@ -219,9 +223,8 @@ def read_layers(con) -> dict[str, LayerInfo]:
     out = {}
     for name, kind, count, x0, y0, x1, y1, fields, version, source, places in rows:
         extent = None if x0 is None else [x0, y0, x1, y1]
-        out[name] = LayerInfo(name=name, kind=kind, count=count, extent=extent,
-                              fields=[FieldInfo(**f) for f in orjson.loads(fields)],
-                              version=version, source=source or "", places=places)
+        out[name] = LayerInfo(name=name, kind=kind, count=count, extent=extent, version=version,
+                              source=source or "", places=places, **read_layer_meta(orjson.loads(fields)))
     return out
 
 

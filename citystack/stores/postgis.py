@@ -32,7 +32,7 @@ from psycopg import errors as pgerrors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..events.pgnotify import PGBroadcaster, _first_line
-from .base import FieldInfo, LayerInfo, StoreError, StoreUnavailable, UnknownLayer, View, quote, table_name
+from .base import LayerInfo, StoreError, StoreUnavailable, UnknownLayer, View, quote, read_layer_meta, table_name
 from .sql import SQLStore
 
 VERSION_TTL = 1.0  # seconds a process trusts its cached data version
@@ -298,8 +298,8 @@ def _layer_infos(rows: dict[str, np.ndarray]) -> dict[str, LayerInfo]:
         extent = None if r["minlon"] is None or np.isnan(r["minlon"]) else \
             [float(r[c]) for c in ("minlon", "minlat", "maxlon", "maxlat")]
         out[r["name"]] = LayerInfo(name=r["name"], kind=r["kind"], count=int(r["count"]), extent=extent,
-                                   fields=[FieldInfo(**f) for f in orjson.loads(r["fields"])],
-                                   version=int(r["version"]), source=r["source"] or "", places=r["places"])
+                                   version=int(r["version"]), source=r["source"] or "", places=r["places"],
+                                   **read_layer_meta(orjson.loads(r["fields"])))
     return out
 
 

@@ -31,10 +31,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import (NUMERIC, BadParam, Bins, LayerInfo, Store, StoreError, View, grid_shape, quote,
+from .base import (DATE, NUMERIC, TIME, BadParam, Bins, LayerInfo, Store, StoreError, View, grid_shape, quote,
                    table_name)
 
-Run = Callable[[str, Sequence], dict]  # (sql, params) -> numpy columns
+Run = Callable[[str, Sequence], dict]  # (sql, params) -> numpy columns, by the store's column names
 POSITION = ("id", "lon", "lat")
 
 
@@ -48,34 +48,62 @@ def where_clause(layer: LayerInfo, view: View, mark: str = "?") -> tuple[str, li
         values += [minx, maxx, miny, maxy]
     for flt in view.filters:
         info = layer.field(flt.field)
-        col = quote(info.name)
-        if flt.op == "eq":
-            if info.type == NUMERIC:
-                parts.append(f"{col} = {mark}")
-                values.append(float(flt.value))
-            else:
-                parts.append(f"CAST({col} AS VARCHAR) = {mark}")
-                values.append(str(flt.value))
+        col = quote(info.column)
+        if flt.op in ("in", "not_in"):
+            given = list(flt.value)
+            if not given:
+                raise BadParam(flt.field, "no values given")
+            test = f"{col} IN ({', '.join([mark] * len(given))})"
+            # not_in keeps the rows without a value: "not Shared room" includes the unknown ones.
+            parts.append(test if flt.op == "in" else f"({col} IS NULL OR NOT {test})")
+            values += given
         elif flt.op in ("min", "max"):
-            if info.type != NUMERIC:
-                raise BadParam(f"{flt.field}_{flt.op}", f"field {flt.field!r} is not numeric")
+            if info.type not in (NUMERIC, TIME, DATE):
+                raise BadParam(f"{flt.field}_{flt.op}", f"field {flt.field!r} is {info.type}: "
+                                                        "ranges apply to numbers, dates and times")
             parts.append(f"{col} {'>=' if flt.op == 'min' else '<='} {mark}")
-            values.append(float(flt.value))
+            values.append(flt.value)
         else:  # pragma: no cover - the API builds only these
             raise StoreError(f"unknown filter operator {flt.op!r}")
     if view.days is not None or view.hours is not None:
-        if layer.kind != "checkins":
+        clock = layer.clock_columns
+        if clock is None:
             raise BadParam("days" if view.days is not None else "hours",
-                           f"layer {layer.name!r} has no times: day and hour filters apply to check-in layers")
+                           f"layer {layer.name!r} has no time field: day and hour filters need one")
+        day, hour = (quote(c) for c in clock)
         if view.days is not None:
-            parts.append("day IN (" + ", ".join([mark] * len(view.days)) + ")")
+            parts.append(f"{day} IN (" + ", ".join([mark] * len(view.days)) + ")")
             values += list(view.days)
         if view.hours is not None:
             start, end = view.hours
             joiner = "AND" if start <= end else "OR"
-            parts.append(f"(hour >= {mark} {joiner} hour <= {mark})")
+            parts.append(f"({hour} >= {mark} {joiner} {hour} <= {mark})")
             values += [start, end]
+    if view.start is not None or view.end is not None:
+        time = layer.time_field
+        if time is None:
+            raise BadParam("from" if view.start is not None else "to",
+                           f"layer {layer.name!r} has no time field: from and to need one")
+        if view.start is not None:
+            parts.append(f"{quote(time.column)} >= {mark}")
+            values.append(view.start)
+        if view.end is not None:
+            parts.append(f"{quote(time.column)} < {mark}")
+            values.append(view.end)
     return (" AND ".join(parts) or "TRUE"), values
+
+
+def selected_fields(info: LayerInfo, properties: Sequence[str] | None) -> list:
+    """The FieldInfos a features request asks for (all, when None), checked."""
+    return list(info.fields) if properties is None else [info.field(p) for p in properties]
+
+
+def feature_columns(out: dict, fields: list) -> dict:
+    """A features answer: ``id``, ``lon``, ``lat`` and ``properties`` (public name ->
+    column), from columns fetched by the store's own names. A field may be named like a
+    position (a GeoJSON property ``lat``): it stays apart, under ``properties``."""
+    return {"id": out["id"], "lon": out["lon"], "lat": out["lat"],
+            "properties": {f.name: out[f.column] for f in fields}}
 
 
 class SQLStore(Store):
@@ -109,13 +137,13 @@ class SQLStore(Store):
         with self._snapshot(layer) as (info, run):
             return self._features(info, run, view, properties, limit, offset)
 
-    def _features(self, info: LayerInfo, run: Run, view: View, properties, limit, offset) -> dict[str, np.ndarray]:
-        names = info.field_names if properties is None else [info.field(p).name for p in properties]
+    def _features(self, info: LayerInfo, run: Run, view: View, properties, limit, offset) -> dict:
+        fields = selected_fields(info, properties)
         where, values = self._where(info, view)
         m = self.MARK
-        cols = ", ".join(list(POSITION) + [quote(n) for n in names])
+        cols = ", ".join(list(POSITION) + [quote(f.column) for f in fields])
         sql = f"SELECT {cols} FROM {quote(table_name(info.name))} WHERE {where}{self.ORDER} LIMIT {m} OFFSET {m}"
-        return run(sql, values + [int(limit), int(offset)])
+        return feature_columns(run(sql, values + [int(limit), int(offset)]), fields)
 
     def count(self, layer, view):
         with self._snapshot(layer) as (info, run):
@@ -137,7 +165,7 @@ class SQLStore(Store):
                 f = info.field(field)
                 if f.type != NUMERIC:
                     raise BadParam("field", f"field {field!r} is not numeric")
-                value = f", {quote(f.name)} AS v"
+                value = f", {quote(f.column)} AS v"
                 stats = f", {self._mean('v')} AS mean, min(v) AS min, max(v) AS max"
             m = self.MARK
             # Only the cell and the value leave the inner query: a property named i, j or v cannot clash.
@@ -151,14 +179,16 @@ class SQLStore(Store):
 
     def columns(self, layer, view, names, sample=None, seed=0):
         with self._snapshot(layer) as (info, run):
-            checked = [n if n in POSITION else info.field(n).name for n in names]
+            # Position names win: a field named like one (a GeoJSON property lat) is not an analysis input.
+            checked = [n if n in POSITION else info.field(n).column for n in names]
             where, values = self._where(info, view)
             select = (["_ord"] if self.COLUMNS_READ_ORD else []) + [quote(n) for n in checked]
             sql = f"SELECT {', '.join(select)} FROM {quote(table_name(info.name))} WHERE {where}"
             if sample:  # reproducible: the rows with the smallest hash of their position and the seed
                 sql += f" ORDER BY {self.SAMPLE_KEY} LIMIT {self.MARK}"
                 values = values + [int(seed), int(sample)]
-            return self._fetch_columns(info, run, sql, values, checked)
+            got = self._fetch_columns(info, run, sql, values, checked)
+            return {name: got[col] for name, col in zip(names, checked)}
 
     def covisits(self, layer, view, min_shared=2):
         """Pairs of places (a < b) visited by at least `min_shared` of the same users:

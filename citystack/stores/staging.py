@@ -21,7 +21,7 @@ from typing import Sequence
 
 import orjson
 
-from .base import NUMERIC, TEXT, FieldInfo, LayerInfo, StoreError, quote, table_name
+from .base import NUMERIC, TEXT, FieldInfo, LayerInfo, StoreError, layer_meta, quote, table_name
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL")
@@ -55,13 +55,14 @@ class Staging:
         self.existing = existing
 
     def publish(self, name: str, kind: str, select_sql: str, params: Sequence = (), source: str = "",
-                places: str | None = None) -> LayerInfo:
-        return publish_layer(self.con, name, kind, select_sql, params, source, places)
+                places: str | None = None, names: dict[str, str] | None = None) -> LayerInfo:
+        return publish_layer(self.con, name, kind, select_sql, params, source, places, names)
 
 
 def publish_layer(con, name: str, kind: str, select_sql: str, params: Sequence = (),
-                  source: str = "", places: str | None = None) -> LayerInfo:
-    """Create (or replace) a layer from a query with columns id, lon, lat, props."""
+                  source: str = "", places: str | None = None, names: dict[str, str] | None = None) -> LayerInfo:
+    """Create (or replace) a layer from a query with columns id, lon, lat, props.
+    `names`: a column's public name (the file's), where it differs from the column's."""
     table = table_name(name)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {select_sql}", list(params))
     x0, y0, x1, y1, n = con.execute(
@@ -72,12 +73,12 @@ def publish_layer(con, name: str, kind: str, select_sql: str, params: Sequence =
     con.execute(f"CREATE TABLE {quote(table)} AS SELECT row_number() OVER "
                 f"(ORDER BY {morton_key(x0, y0, x1, y1)}, id) AS _ord, * FROM _stage ORDER BY _ord")
     con.execute("DROP TABLE _stage")
-    fields = describe_fields(con, table)
+    fields = describe_fields(con, table, names or {})
     version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM _layers").fetchone()[0]
     con.execute("DELETE FROM _layers WHERE name = ?", [name])
     con.execute("INSERT INTO _layers (name, kind, count, minlon, minlat, maxlon, maxlat, fields, version, "
                 "source, places, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [name, kind, n, x0, y0, x1, y1, orjson.dumps([f.__dict__ for f in fields]).decode(), version,
+                [name, kind, n, x0, y0, x1, y1, orjson.dumps(layer_meta(fields)).decode(), version,
                  source, places, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)])
     return LayerInfo(name=name, kind=kind, count=n, extent=[x0, y0, x1, y1], fields=fields,
                      version=version, source=source, places=places)
@@ -100,22 +101,23 @@ def _spread(expr: str) -> str:
     return expr
 
 
-def describe_fields(con, table: str) -> list[FieldInfo]:
+def describe_fields(con, table: str, names: dict[str, str]) -> list[FieldInfo]:
     cols = con.execute("SELECT column_name, data_type FROM information_schema.columns "
                        "WHERE table_name = ? AND table_catalog = current_database() "
                        "ORDER BY ordinal_position", [table]).fetchall()
     fields = []
     for name, dtype in cols:
-        if name in ("_ord", "id", "lon", "lat"):
+        if name in ("id", "lon", "lat") or name.startswith("_"):  # position, order and derived columns
             continue
         col = quote(name)
+        public = names.get(name, name)
         if dtype.split("(")[0] in NUMERIC_TYPES:
             lo, hi = con.execute(f"SELECT min({col}), max({col}) FROM {quote(table)}").fetchone()
-            fields.append(FieldInfo(name, NUMERIC, _num(lo), _num(hi)))
+            fields.append(FieldInfo(public, NUMERIC, _num(lo), _num(hi), column=name))
         else:
             top = con.execute(f"SELECT CAST({col} AS VARCHAR) AS v, count(*) AS n FROM {quote(table)} "
                               f"WHERE {col} IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT 10").fetchall()
-            fields.append(FieldInfo(name, TEXT, top=[[v, n] for v, n in top]))
+            fields.append(FieldInfo(public, TEXT, top=[[v, n] for v, n in top], column=name))
     return fields
 
 

@@ -105,15 +105,20 @@ def init(db, sample, seed, force):
 @click.option("--id", "id_", help="Unique id column.")
 @click.option("--name", help="Name column (shown on hover).")
 @click.option("--price", help="Price column (text like $1,234.00 is parsed).")
-@click.option("--time", help="Check-ins: timestamp column.")
+@click.option("--time", help="Timestamp column: the layer's time field (default: the one timestamp column "
+                              "found); check-ins: their time.")
 @click.option("--user", help="Check-ins: user column.")
 @click.option("--place", help="Check-ins: place column.")
 @click.option("--category", help="Check-ins: place category column.")
+@click.option("--type", "types", multiple=True, metavar="COL=TYPE",
+              help="A column's type, overruling detection (repeatable): text, number, integer, bool, time, "
+                   "date, unix_s or unix_ms (Unix seconds or milliseconds). COL is the file's name.")
 @click.option("--skip-invalid", is_flag=True, help="Load the rows with valid coordinates and report the rest.")
 @click.option("--replace", is_flag=True, help="Replace layers of another pair too: a check-in layer's places "
                                                "layer, or a layer of its own named LAYER_places.")
 @db_option
-def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, category, skip_invalid, replace, db):
+def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, category, types, skip_invalid,
+         replace, db):
     """Import a CSV, GeoJSON or Parquet file as a layer.
 
     A check-in file (with --user and --place, or --preset foursquare) becomes
@@ -123,24 +128,46 @@ def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, cat
     """
     from ..ingest import IngestError, Mapping, load_file
     from ..ingest.presets import PRESETS
+    from ..ingest.types import TypeSpecError, parse_types
     from ..stores.base import StoreError
 
     conf = settings(db=db)
+    try:
+        given = parse_types(types)
+    except TypeSpecError as exc:
+        raise CliError(str(exc)) from None
     mapping = (PRESETS[preset] if preset else Mapping()).merged(
         lat=lat, lon=lon, id=id_, name=name, price=price, time=time, user=user, place=place, category=category)
     if bool(mapping.user) != bool(mapping.place):
         raise CliError("check-ins need both --user and --place")
     try:
         with Bar(f"loading {os.path.basename(file)}") as bar:
-            report = load_file(conf.db, file, layer, mapping, skip_invalid, bar, replace=replace)
+            report = load_file(conf.db, file, layer, mapping, skip_invalid, bar, replace=replace, types=given)
     except (IngestError, StoreError) as exc:
         raise CliError(f"{exc}\nnothing was changed in {conf.db}") from None
     click.echo(f"read {report.rows} rows from {file} ({report.format})")
     for item in report.layers:
         extra = f", {item['users']} users" if "users" in item else ""
         click.echo(f"  layer {item['name']}: {item['count']} {item['kind']}{extra}")
-    for note in report.notes:
+    _print_fields(report)
+    for note in report.names + report.notes:
         click.echo(f"  note: {note}")
+
+
+def _print_fields(report) -> None:
+    """Each field with its type, the time field, and the values that did not parse."""
+    if report.fields:
+        click.echo("  fields:")
+        for f in report.fields:
+            mark = "  (time field)" if f["name"] == report.time_field else ""
+            click.echo(f"    {f['name']:<32} {f['type']}{mark}")
+    click.echo(f"  time field: {report.time_field or 'none'}")
+    for item in report.unparsed:
+        lines = "; ".join(f"line {line}: {value!r}" for line, value in item["lines"])
+        more = " ..." if item["count"] > len(item["lines"]) else ""
+        click.echo(f"  unparsed: {item['count']} value{'s' if item['count'] > 1 else ''} of {item['field']} "
+                   f"{'are' if item['count'] > 1 else 'is'} not {item['type']} "
+                   f"(now empty): {lines}{more}")
 
 
 @main.command()

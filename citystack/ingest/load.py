@@ -7,11 +7,19 @@ X_places; a load that would break such a pair (a file of its own loaded as
 X_places, or a check-in layer X whose X_places is a layer of its own) is
 refused unless asked for with ``replace``. The report says which layers a
 load replaced.
+
+Columns are named by the file (ingest/readers.py) and typed at load
+(ingest/types.py); the report lists each field's type, the values that did
+not parse and the time field. A points layer's time field is ``--time``, or
+the one timestamp column found; of several, the one whose name says it
+starts something (``start``, ``begin``, ``pickup``, ``depart``) when exactly one
+does, else none (the report names them: choose with ``--time``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -19,7 +27,11 @@ from ..stores import open_writer
 from ..stores.base import DAYS, LAYER_NAME, quote
 from ..stores.staging import NUMERIC_TYPES, Prior
 from .presets import LAT_NAMES, LON_NAMES, Mapping
-from .readers import ReadError, detect_format, stage
+from .readers import GEOMETRY_COLUMNS, ReadError, Staged, detect_format, stage
+from .types import TIME, Typed, detect
+
+MAPPED = ("lat", "lon", "id", "name", "price", "user", "place", "time", "day", "hour", "category")
+STARTS = re.compile(r"start|begin|pick_?up|depart", re.IGNORECASE)
 
 SHOW_ROWS = 5
 
@@ -37,12 +49,18 @@ class Report:
     invalid_lines: list[int] = field(default_factory=list)
     layers: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fields: list[dict] = field(default_factory=list)  # {"name", "type", "unit", "unparsed"}, in file order
+    time_field: str | None = None
+    names: list[str] = field(default_factory=list)  # how colliding column names were told apart
+    unparsed: list[dict] = field(default_factory=list)  # {"field", "type", "count", "lines": [(line, value)]}
 
 
 def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip_invalid: bool = False,
-              progress: Callable[[str, float], None] = lambda m, f: None, replace: bool = False) -> Report:
+              progress: Callable[[str, float], None] = lambda m, f: None, replace: bool = False,
+              types: dict[str, str] | None = None) -> Report:
     """Load `path` as `layer` (and `layer`_places, for check-ins). `replace`: go on
-    even where that breaks another layer's pair (see the module)."""
+    even where that breaks another layer's pair (see the module). `types`: a column's
+    type by its name in the file (ingest/types.py KINDS), overruling detection."""
     if not LAYER_NAME.match(layer):
         raise IngestError(f"invalid layer name {layer!r}: use lower-case letters, digits and _ "
                           "(starting with a letter, at most 48)")
@@ -54,14 +72,77 @@ def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip
             pair = _pair(layer, mapping)
             if not replace:
                 _check_pair(staging.existing, pair)
-            columns = dict(stage(staging.con, path, report.format))
-            _import(staging, columns, path, layer, mapping, skip_invalid, report, progress)
+            staged = stage(staging.con, path, report.format)
+            mapping, typed = _typed(staging.con, staged, mapping, types or {}, report)
+            columns = {c: staged.columns[c] for c in staged.columns}
+            _import(staging, columns, path, layer, mapping, skip_invalid, report, progress, staged.public, typed)
             report.notes += _replaced(staging.existing, pair, [item["name"] for item in report.layers])
             progress("writing the database", 0.9)
     except ReadError as exc:
         raise IngestError(str(exc)) from None
     progress("done", 1.0)
     return report
+
+
+def _typed(con, staged: Staged, mapping: Mapping, types: dict[str, str], report: Report):
+    """The mapping in store identifiers, and the columns typed (raw rewritten)."""
+    ident = {p: c for c, p in staged.public.items()}
+    public = staged.public
+    report.names = list(staged.notes)
+
+    def find(given: str, flag: str) -> str:
+        if given in ident:
+            return ident[given]
+        folded = [c for p, c in ident.items() if p.lower() == given.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        raise IngestError(f"no column {given!r} ({flag}); columns: {', '.join(public.values())}")
+
+    resolved = {key: find(getattr(mapping, key), f"--{key}") for key in MAPPED if getattr(mapping, key)}
+    if "id" not in resolved and not mapping.checkins and "id" in ident:
+        resolved["id"] = ident["id"]
+    keep = None if mapping.keep is None else tuple(ident[k] for k in mapping.keep if k in ident)
+    rename = {ident[k]: v for k, v in mapping.rename.items() if k in ident and v not in ident}
+    missing = {ident[k]: v for k, v in mapping.missing.items() if k in ident}
+    mapping = replace(mapping, keep=keep, rename=rename, missing=missing, **resolved)
+    given = {find(col, "--type"): kind for col, kind in types.items()}
+    if mapping.time and mapping.time not in given:
+        given[mapping.time] = "time"  # --time COL: read COL as a timestamp
+    columns = {c: t for c, t in staged.columns.items()}
+    typed = detect(con, "raw", columns, public, given,
+                   keep=["_row"] + [c for c in GEOMETRY_COLUMNS if c in _raw_columns(con)])
+    staged.columns = dict(_raw_columns(con))
+    for c in list(staged.columns):
+        if c == "_row" or c in GEOMETRY_COLUMNS:
+            del staged.columns[c]
+    for t in typed.values():
+        report.fields.append({"name": t.public, "type": t.describe(), "unit": t.unit, "unparsed": t.bad})
+        if t.bad:
+            report.unparsed.append({"field": t.public, "type": t.describe(), "count": t.bad,
+                                    "lines": [(row + 2, value) for row, value in t.examples]})
+    return mapping, typed
+
+
+def _raw_columns(con) -> dict[str, str]:
+    return {r[0]: r[1] for r in con.execute("DESCRIBE raw").fetchall()}
+
+
+def _time_column(mapping: Mapping, typed: dict[str, Typed], report: Report) -> str | None:
+    """The time field of a points layer (see the module); the report says which, or why none."""
+    if mapping.time:
+        return mapping.time
+    stamps = [t for t in typed.values() if t.type == TIME]
+    if len(stamps) > 1:
+        starts = [t for t in stamps if STARTS.search(t.public)]
+        if len(starts) == 1:
+            report.notes.append(f"time field: {starts[0].public} (of the timestamp columns "
+                                f"{', '.join(t.public for t in stamps)}: the one named as a start; "
+                                "choose another with --time COL)")
+            return starts[0].column
+        report.notes.append(f"no time field: several timestamp columns ({', '.join(t.public for t in stamps)}); "
+                            "choose one with --time COL")
+        return None
+    return stamps[0].column if stamps else None
 
 
 def _pair(layer: str, mapping: Mapping) -> dict[str, str]:
@@ -116,23 +197,21 @@ def _described(prior: Prior) -> str:
     return f"{prior.count:,} {what}{when}"
 
 
-def _import(staging, columns, path, layer, mapping, skip_invalid, report, progress):
+def _import(staging, columns, path, layer, mapping, skip_invalid, report, progress, public, typed):
     con = staging.con
     if report.format == "geojson":
-        bad = con.execute("SELECT count(*) FROM raw WHERE geometry_type IS DISTINCT FROM 'Point'").fetchone()[0]
+        bad = con.execute("SELECT count(*) FROM raw WHERE _geometry_type IS DISTINCT FROM 'Point'").fetchone()[0]
         if bad:
             raise IngestError(f"{path}: {bad} features are not Points; citystack layers hold points")
-        con.execute("ALTER TABLE raw DROP COLUMN geometry_type")
-        del columns["geometry_type"]
     report.rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]
     if report.rows == 0:
         raise IngestError(f"{path}: no data rows (only a header?)")
-    lat = _column(columns, mapping.lat, LAT_NAMES, "latitude", "--lat")
-    lon = _column(columns, mapping.lon, LON_NAMES, "longitude", "--lon")
-    for flag, col in (("--user", mapping.user), ("--place", mapping.place), ("--name", mapping.name),
-                      ("--time", mapping.time), ("--day", mapping.day), ("--hour", mapping.hour)):
-        if col:
-            _column(columns, col, (), col, flag)
+    if report.format == "geojson":  # the position is the geometry's; properties are fields, whatever their names
+        lat, lon = "_lat", "_lon"
+        public = {**public, "_lat": "latitude", "_lon": "longitude"}
+    else:
+        lat = _column(columns, public, mapping.lat, LAT_NAMES, "latitude", "--lat")
+        lon = _column(columns, public, mapping.lon, LON_NAMES, "longitude", "--lon")
 
     progress("checking coordinates", 0.3)
     # Positions: numbers within range; anything else is an invalid row, reported by line.
@@ -147,7 +226,7 @@ def _import(staging, columns, path, layer, mapping, skip_invalid, report, progre
         where = (f"line{'s' if report.invalid > 1 else ''} {', '.join(map(str, report.invalid_lines))}"
                  + (" ..." if report.invalid > SHOW_ROWS else ""))
         message = (f"{report.invalid} of {report.rows} rows have a missing, non-numeric or out-of-range "
-                   f"latitude ({lat}) or longitude ({lon}): {where}")
+                   f"latitude ({public[lat]}) or longitude ({public[lon]}): {where}")
         if not skip_invalid:
             raise IngestError(message + "; fix them, or load the rest with --skip-invalid")
         report.notes.append(message + "; skipped (--skip-invalid)")
@@ -156,62 +235,77 @@ def _import(staging, columns, path, layer, mapping, skip_invalid, report, progre
 
     if not mapping.price and "price" in columns:  # prices written like "$1,234.00" are parsed
         mapping = replace(mapping, price="price")
-    props = _properties(con, columns, mapping, exclude={lat, lon})
+    props, names, hints = _properties(con, columns, mapping, {lat, lon}, public, typed)
+    kept = {public.get(c, c): names[c] for c in props}  # the fields the layer gets, by their file names
+    report.fields = [{**f, "name": kept[f["name"]]} for f in report.fields if f["name"] in kept]
+    time = None if mapping.checkins else _time_column(mapping, typed, report)
+    if mapping.checkins and not mapping.time and not (mapping.day and mapping.hour):
+        mapping = replace(mapping, time=_time_column(mapping, typed, report))
+    report.time_field = public.get(mapping.time if mapping.checkins else time) if (mapping.time or time) else None
+    if mapping.checkins and mapping.time:
+        report.time_field = "time"
     progress("sorting points", 0.5)
     if mapping.checkins:
-        _publish_checkins(staging, columns, layer, mapping, props, bad, path, report)
+        _publish_checkins(staging, columns, layer, mapping, props, bad, path, report, names, hints)
     else:
-        _publish_points(staging, columns, layer, mapping, props, bad, path, report)
+        _publish_points(staging, columns, layer, mapping, props, bad, path, report, names, hints, time)
 
 
-def _properties(con, columns, mapping, exclude) -> dict[str, str]:
-    """field name -> SQL expression over raw, for the properties to keep."""
-    out = {}
+def _properties(con, columns, mapping, exclude, public, typed) -> tuple[dict, dict, dict]:
+    """The properties to keep: (column -> SQL expression over raw, column -> public name,
+    column -> field hints)."""
+    out, names, hints = {}, {}, {}
     for col, dtype in columns.items():
         if col in exclude or col in (mapping.id, mapping.user, mapping.place, mapping.day, mapping.hour):
             continue
-        name = mapping.rename.get(col, col)
-        if name in ("id", "lon", "lat", "_ord", "_row") or (mapping.keep is not None and name not in mapping.keep):
+        if mapping.keep is not None and col not in mapping.keep:
             continue
         expr = quote(col)
-        if col == mapping.price and dtype not in NUMERIC_TYPES:
+        if col == mapping.price and dtype.split("(")[0] not in NUMERIC_TYPES:
             expr = f"TRY_CAST(regexp_replace(CAST({expr} AS VARCHAR), '[$€£¥,\\s]', '', 'g') AS DOUBLE)"
-        elif dtype.split("(")[0] not in NUMERIC_TYPES and dtype != "VARCHAR":
-            expr = f"CAST({expr} AS VARCHAR)"
         if col in mapping.missing:
             expr = f"nullif({expr}, {float(mapping.missing[col])!r})"
-        out[name] = expr
-    return out
+        out[col] = expr
+        names[col] = mapping.rename.get(col, public.get(col, col))
+        if col in typed and typed[col].unit:
+            hints[col] = {"unit": typed[col].unit}
+    return out, names, hints
 
 
-def _publish_points(staging, columns, layer, mapping, props, bad, path, report):
+def _publish_points(staging, columns, layer, mapping, props, bad, path, report, names, hints, time=None):
     con = staging.con
-    id_col = mapping.id or ("id" if "id" in columns else None)
+    id_col = mapping.id
     if id_col and not _unique(con, id_col, bad):
-        report.notes.append(f"column {id_col!r} is not a unique id; features are numbered by row instead")
+        report.notes.append(f"column {_public(report, id_col, names)!r} is not a unique id; "
+                            "features are numbered by row instead")
         id_col = None
     ident = quote(id_col) if id_col else "coords._row + 1"
     select = ", ".join(f"{expr} AS {quote(name)}" for name, expr in props.items())
     sql = (f"SELECT {ident} AS id, coords.lon, coords.lat{', ' + select if select else ''} "
            f"FROM raw JOIN coords ON raw._row = coords._row WHERE NOT ({bad})")
-    info = staging.publish(layer, "points", sql, source=os.path.basename(path))
+    info = staging.publish(layer, "points", sql, source=os.path.basename(path), names=names, hints=hints, time=time)
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
     price = mapping.price if mapping.price in props else None
     if price:
         zero = con.execute(f"SELECT count(*) FROM {quote('layer_' + layer)} WHERE {quote(price)} = 0").fetchone()[0]
         missing = con.execute(f"SELECT count(*) FROM {quote('layer_' + layer)} WHERE {quote(price)} IS NULL").fetchone()[0]
         if zero:
-            report.notes.append(f"{zero} rows have {price} 0 (kept; 0 is usually not a real price)")
+            report.notes.append(f"{zero} rows have {names.get(price, price)} 0 (kept; 0 is usually not a real price)")
         if missing:
-            report.notes.append(f"{missing} rows have no readable {price}")
+            report.notes.append(f"{missing} rows have no readable {names.get(price, price)}")
 
 
-def _publish_checkins(staging, columns, layer, mapping, props, bad, path, report):
+def _public(report, col, names) -> str:
+    return names.get(col, col)
+
+
+def _publish_checkins(staging, columns, layer, mapping, props, bad, path, report, names, hints):
     con = staging.con
     user, place = quote(mapping.user), quote(mapping.place)
     day, hour, extra = _times(con, columns, mapping)
     for name in ("user", "place", "day", "hour", "time", "name", mapping.name, mapping.category):
         props.pop(name, None)
+        names.pop(name, None)
     category = quote(mapping.category) if mapping.category else "NULL"
     name = (f"CAST({quote(mapping.name)} AS VARCHAR)" if mapping.name else
             f"coalesce(CAST({category} AS VARCHAR), 'place') || ' ' || CAST({place} AS VARCHAR)")
@@ -235,7 +329,7 @@ def _publish_checkins(staging, columns, layer, mapping, props, bad, path, report
         "FROM visits GROUP BY place", source=os.path.basename(path))
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
     info = staging.publish(layer, "checkins", "SELECT * FROM visits", source=os.path.basename(path),
-                           places=places)
+                           places=places, names=names, hints=hints, time="time" if mapping.time else None)
     users = con.execute("SELECT count(DISTINCT \"user\") FROM visits").fetchone()[0]
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count, "users": users})
 
@@ -271,13 +365,14 @@ def _unique(con, col, bad) -> bool:
     return n == distinct == nonnull
 
 
-def _column(columns, given, candidates, what, flag) -> str:
+def _column(columns, public, given, candidates, what, flag) -> str:
+    """The column of a position: the one given (already a store identifier), or the first
+    whose name in the file is one of `candidates` (in any case)."""
     if given:
-        if given not in columns:
-            raise IngestError(f"no column {given!r} ({flag}); columns: {', '.join(columns)}")
         return given
+    by_name = {p.lower(): c for c, p in reversed(list(public.items())) if c in columns}
     for name in candidates:
-        if name in columns:
-            return name
+        if name in by_name:
+            return by_name[name]
     raise IngestError(f"no {what} column found (looked for {', '.join(candidates)}); "
-                      f"name it with {flag} COL; columns: {', '.join(columns)}")
+                      f"name it with {flag} COL; columns: {', '.join(public[c] for c in columns)}")

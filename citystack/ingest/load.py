@@ -176,6 +176,8 @@ def _properties(con, columns, mapping, exclude) -> dict[str, str]:
         expr = quote(col)
         if col == mapping.price and dtype not in NUMERIC_TYPES:
             expr = f"TRY_CAST(regexp_replace(CAST({expr} AS VARCHAR), '[$€£¥,\\s]', '', 'g') AS DOUBLE)"
+        elif col == mapping.time and not mapping.checkins:  # MINIMAL STAND-IN (H2): a points layer's time
+            expr = f"TRY_CAST({expr} AS TIMESTAMP)"
         elif dtype.split("(")[0] not in NUMERIC_TYPES and dtype != "VARCHAR":
             expr = f"CAST({expr} AS VARCHAR)"
         if col in mapping.missing:
@@ -194,7 +196,9 @@ def _publish_points(staging, columns, layer, mapping, props, bad, path, report):
     select = ", ".join(f"{expr} AS {quote(name)}" for name, expr in props.items())
     sql = (f"SELECT {ident} AS id, coords.lon, coords.lat{', ' + select if select else ''} "
            f"FROM raw JOIN coords ON raw._row = coords._row WHERE NOT ({bad})")
-    info = staging.publish(layer, "points", sql, source=os.path.basename(path))
+    time = mapping.rename.get(mapping.time, mapping.time) if mapping.time else None
+    info = staging.publish(layer, "points", sql, source=os.path.basename(path),
+                           time=time if time in props else None)
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
     price = mapping.price if mapping.price in props else None
     if price:

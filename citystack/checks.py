@@ -13,6 +13,7 @@ or abbreviated to three letters.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from typing import Any
@@ -20,8 +21,14 @@ from typing import Any
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-HOURS = re.compile(r"([0-9]{1,2})-([0-9]{1,2})", re.ASCII)
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+HOURS = re.compile(r"([0-9]{1,2})(?:-([0-9]{1,2}))?", re.ASCII)
+TRUE, FALSE = ("true", "t", "1", "yes"), ("false", "f", "0", "no")
+DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
+# An ISO 8601 instant: a date, or a date and time (T or a space between), optional seconds,
+# fractional seconds and offset. A "+" left unencoded in a query string arrives as a space:
+# " 02:00" after the time reads as "+02:00".
+INSTANT = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+                     r"(Z|z|[+ -][0-9]{2}(?::?[0-9]{2})?)?)?", re.ASCII)
 BIGINT = 2 ** 63 - 1  # the largest integer any store takes
 
 
@@ -59,7 +66,7 @@ def boolean(raw: Any, name: str) -> bool:
         return raw
     text = str(raw).strip().lower()
     if text not in TRUE + FALSE:
-        raise BadParam(name, f"expected true or false, got {_show(raw)}")
+        raise BadParam(name, f"expected true or false (t/f, yes/no, 1/0), got {_show(raw)}")
     return text in TRUE
 
 
@@ -103,16 +110,60 @@ def days(raw: str | None, name: str = "days") -> list[int] | None:
 
 
 def hours(raw: str | None, name: str = "hours") -> tuple[int, int] | None:
-    """``START-END`` in whole hours 0..23, inclusive; START > END wraps past midnight."""
+    """``START-END`` in whole hours 0..23, inclusive; START > END wraps past midnight;
+    one hour ``17`` is ``17-17``."""
     if raw is None or raw == "":
         return None
     match = HOURS.fullmatch(str(raw).strip())
     if not match:
-        raise BadParam(name, f"expected START-END in hours, e.g. 8-17, got {_show(raw)}")
-    start, end = int(match.group(1)), int(match.group(2))
+        raise BadParam(name, f"expected an hour (17) or START-END in hours (8-17, 22-4), got {_show(raw)}")
+    start = int(match.group(1))
+    end = start if match.group(2) is None else int(match.group(2))
     if not (0 <= start <= 23 and 0 <= end <= 23):
         raise BadParam(name, f"hours run from 0 to 23, got {_show(raw)}")
     return (start, end)
+
+
+def date(raw: Any, name: str) -> datetime.date:
+    """A calendar date, ``YYYY-MM-DD``."""
+    if isinstance(raw, datetime.date) and not isinstance(raw, datetime.datetime):
+        return raw
+    match = DATE.fullmatch(str(raw).strip())
+    try:
+        if match:
+            return datetime.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        pass
+    raise BadParam(name, f"expected a date YYYY-MM-DD, got {_show(raw)}")
+
+
+def instant(raw: Any, name: str) -> datetime.datetime:
+    """An ISO 8601 date or date-time (``2021-01-08``, ``2021-01-08T17:58:48.25+01:00``) as a
+    naive datetime in UTC (a value without an offset is taken as it is, as the stores keep
+    time). Fractional seconds beyond microseconds are cut."""
+    if isinstance(raw, datetime.datetime):
+        value = raw
+    else:
+        match = INSTANT.fullmatch(str(raw).strip())
+        if not match:
+            raise BadParam(name, f"expected an ISO 8601 date or date-time (2021-01-08, 2021-01-08T17:58:48, "
+                                 f"optional .fraction and Z or +HH:MM), got {_show(raw)}")
+        day, hh, mm, ss, frac, offset = match.groups()
+        try:
+            value = datetime.datetime.combine(date(day, name), datetime.time(
+                int(hh or 0), int(mm or 0), int(ss or 0), int((frac or "0")[:6].ljust(6, "0"))))
+            if offset and offset not in "Zz":
+                sign = -1 if offset[0] == "-" else 1
+                digits = offset[1:].replace(":", "")
+                delta = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+                if delta >= datetime.timedelta(hours=24):
+                    raise ValueError("offset")
+                value = value.replace(tzinfo=datetime.timezone(sign * delta))
+        except (ValueError, BadParam):
+            raise BadParam(name, f"not a valid date-time: {_show(raw)}") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def text(raw: Any, name: str) -> str:
@@ -122,6 +173,11 @@ def text(raw: Any, name: str) -> str:
     if "\x00" in value:
         raise BadParam(name, "text values cannot hold NUL (\\0) characters")
     return value
+
+
+def values(args, name: str) -> list:
+    """Every value of a query parameter given several times (none when absent)."""
+    return args.getlist(name) if hasattr(args, "getlist") else [args[name]] if name in args else []
 
 
 def single(args, name: str) -> str | None:

@@ -13,7 +13,6 @@ from .errors import ApiError
 from .respond import json_response, respond
 
 bp = Blueprint("analyses", __name__)
-VIEW_KEYS = {"layer", "bbox", "days", "hours"}
 
 
 @bp.get("/api/analyses")
@@ -31,9 +30,12 @@ def run(name):
     layer = params.get(args, "layer")
     if not layer:
         raise BadParam("layer", "required: the layer to analyse")
-    raw = {k: checks.single(args, k) for k in args if k not in VIEW_KEYS}
+    # The analysis's own parameters first: a field named like one (a field "cells") is not a filter
+    # here. Every other name is the view's (bbox, days, hours, from, to) or a field filter.
+    own = {p.name for p in REGISTRY[name].params}
+    raw = {k: checks.single(args, k) for k in args if k in own}
     analysis, info, values = shared.runner.prepare(name, layer, raw)
-    view = params.view(args, info, set(args) - params.VIEW_PARAMS)
+    view = params.view(args, info, own | {"layer"})
     shared.runner.admit(analysis, info, view, values)  # a full queue: 503 now, not inside a stream
     return respond(lambda progress: shared.runner.run_json(analysis, info, view, values, progress),
                    time_limit=shared.settings.analysis_time_limit)

@@ -68,7 +68,7 @@ def features(name):
 
     if fmt == "csv":  # a file, never an event stream
         cols = db.features(name, view, props, limit, offset)
-        return Response(to_csv(cols, limit), mimetype="text/csv",
+        return Response(to_csv(cols, limit, info), mimetype="text/csv",
                         headers={"Content-Disposition": f'inline; filename="{name}.csv"'})
 
     def work(progress):
@@ -76,7 +76,7 @@ def features(name):
         cols = db.features(name, view, props, limit + 1, offset)
         more = len(cols["id"]) > limit
         progress(f"{min(limit, len(cols['id']))} features", 0.8)
-        out = feature_collection(cols, limit)
+        out = feature_collection(cols, limit, info)
         out["layer"] = name
         out["links"] = [{"rel": "next", "href": next_url, "type": "application/geo+json"}] if more else []
         return out

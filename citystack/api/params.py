@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from .. import checks
 from ..checks import BadParam
-from ..stores.base import NUMERIC, Filter, LayerInfo, View
+from ..stores.base import BOOL, DATE, NUMERIC, TEXT, TIME, FieldInfo, Filter, LayerInfo, View
 
-VIEW_PARAMS = {"bbox", "days", "hours"}
+VIEW_PARAMS = {"bbox", "days", "hours", "from", "to"}
 
 
 def get(args, name: str) -> str | None:
@@ -41,29 +41,71 @@ def _given(args, name: str, default) -> str | None:
 
 
 def view(args, layer: LayerInfo, reserved: set[str]) -> View:
-    """The View a request asks for; other parameters must be field filters."""
+    """The View a request asks for. `reserved`: the route's own parameters (given once
+    each); the view's (bbox, days, hours, from, to) likewise; every other name must be a
+    field filter: ``FIELD=v`` (repeat for several values, any of them), ``FIELD_not=v``
+    (repeatable: none of them; rows without a value are kept), ``FIELD_min=`` /
+    ``FIELD_max=`` (numbers, dates, times; inclusive). A field's exact name wins over
+    reading a suffix. Values are parsed to the field's type."""
     v = View(bbox=checks.bbox(get(args, "bbox")), days=checks.days(get(args, "days")),
              hours=checks.hours(get(args, "hours")))
-    if (v.days is not None or v.hours is not None) and layer.clock_columns is None:
-        raise BadParam("days" if v.days is not None else "hours",
-                       f"layer {layer.name!r} has no time field; day and hour filters need one")
-    names = set(layer.field_names)
+    for name in ("days", "hours"):
+        if getattr(v, name) is not None and layer.clock_columns is None:
+            raise BadParam(name, f"layer {layer.name!r} has no time field; day and hour filters need one")
+    start, end = get(args, "from"), get(args, "to")
+    if (start is not None or end is not None) and layer.time_field is None:
+        raise BadParam("from" if start is not None else "to",
+                       f"layer {layer.name!r} has no time field; from and to need one")
+    v.start = None if start is None else checks.instant(start, "from")
+    v.end = None if end is None else checks.instant(end, "to")
+    if v.start is not None and v.end is not None and v.end <= v.start:
+        raise BadParam("to", f"must be after from ({v.start.isoformat()}); the range is from <= t < to")
     for key in args:
         if key in reserved or key in VIEW_PARAMS:
             continue
-        field, op = key, "in"
-        for suffix in ("_min", "_max"):
-            if key.endswith(suffix) and key[: -len(suffix)] in names:
-                field, op = key[: -len(suffix)], suffix[1:]
-        if field not in names:
-            raise BadParam(key, f"unknown parameter or field {key!r} for layer {layer.name!r} "
-                                f"(fields: {', '.join(sorted(names))})")
+        field, op = field_filter(layer, key, reserved | VIEW_PARAMS)
         info = layer.field(field)
-        raw = checks.single(args, key)
-        value = checks.text(raw, key)
-        if op != "in" or info.type == NUMERIC:
-            if info.type != NUMERIC:
-                raise BadParam(key, f"field {field!r} is text; {op} filters need a numeric field")
-            value = checks.number(raw, key)
-        v.filters.append(Filter(field, op, (value,) if op == "in" else value))
+        if op in ("min", "max"):
+            if info.type not in RANGED:
+                raise BadParam(key, f"field {field!r} is {info.type}; {key[len(field):]} filters need a "
+                                    "number, a date or a time")
+            value = parse_value(info, checks.single(args, key), key)
+        else:
+            value = tuple(parse_value(info, raw, key) for raw in checks.values(args, key))
+        v.filters.append(Filter(field, op, value))
     return v
+
+
+RANGED = (NUMERIC, TIME, DATE)
+SUFFIXES = {"_not": "not_in", "_min": "min", "_max": "max"}
+
+
+def field_filter(layer: LayerInfo, key: str, known: set[str] = frozenset()) -> tuple[str, str]:
+    """(field, op) of a filter parameter: the field of that exact name, else a suffix read off."""
+    names = set(layer.field_names)
+    if key in names:
+        return key, "in"
+    for suffix, op in SUFFIXES.items():
+        if key.endswith(suffix) and key[: -len(suffix)] in names:
+            return key[: -len(suffix)], op
+    raise BadParam(key, f"unknown parameter or field {key!r} for layer {layer.name!r} (parameters: "
+                        f"{', '.join(sorted(known)) or 'none'}; fields: {', '.join(sorted(names)) or 'none'})")
+
+
+def parse_value(info: FieldInfo, raw, name: str):
+    """A filter value as the field's type: int or float, str, bool, date, naive UTC datetime."""
+    try:
+        if info.type == NUMERIC:
+            text = str(raw).strip()
+            if info.integer and checks.INTEGER.fullmatch(text):  # exact, also beyond 2^53
+                return checks.integer(text, name, -checks.BIGINT - 1)
+            return checks.number(raw, name)
+        if info.type == BOOL:
+            return checks.boolean(raw, name)
+        if info.type == DATE:
+            return checks.date(raw, name)
+        if info.type == TIME:
+            return checks.instant(raw, name)
+        return checks.text(raw, name)
+    except BadParam as exc:
+        raise BadParam(name, f"field {info.name!r} is {info.type}; {exc.detail}") from None

@@ -7,14 +7,16 @@ import os
 
 import orjson
 
-from .. import checks
+from werkzeug.datastructures import MultiDict
+
 from ..analyses import registry
+from ..api import params
 from ..checks import BadParam
 from .export import to_geojson
 from ..analyses import pool as pools
 from ..analyses.runner import Runner
 from ..events.progress import Progress, TimeLimit
-from ..stores import StoreError, View, open_store
+from ..stores import StoreError, open_store
 
 FORMATS = (".json", ".geojson", ".png")
 
@@ -36,7 +38,30 @@ def extra_params(args: list[str], fail) -> dict:
     return out
 
 
-def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, error_class):
+def view_args(bbox=None, days=None, hours=None, start=None, end=None, where=(), fail=None) -> MultiDict:
+    """The CLI's view flags as the query string the API reads (api/params.view): one parser
+    for both. ``--where FIELD=VALUE`` pairs are the field filters."""
+    args = MultiDict()
+    for key, value in (("bbox", bbox), ("days", days), ("hours", hours), ("from", start), ("to", end)):
+        if value is not None:
+            args.add(key, value)
+    for item in where:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--where takes FIELD=VALUE (FIELD_not=, FIELD_min=, FIELD_max= too), got {item!r}")
+        args.add(key, value)
+    return args
+
+
+def flag(name: str, where) -> str:
+    """The flag a BadParam's parameter came from."""
+    if name in params.VIEW_PARAMS:
+        return f"--{name}"
+    return f"--where {name}" if any(w.partition("=")[0] == name for w in where) else f"--{name}"
+
+
+def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, error_class,
+                 start=None, end=None, where=()):
     def fail(message):
         raise error_class(message)
 
@@ -53,11 +78,11 @@ def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, erro
         # As the server runs it: in a worker process, killed at the time limit.
         runner = Runner(store, conf.replace(analysis_slots=1, analysis_queue=0, cache_bytes=0))
         analysis, info, values = runner.prepare(name, layer, raw)
-        view = View(bbox=checks.bbox(bbox), days=checks.days(days), hours=checks.hours(hours))
+        view = params.view(view_args(bbox, days, hours, start, end, where, fail), info, set())
         with bar_class(name) as bar:
             result = runner.run(analysis, info, view, values, Progress(bar, conf.analysis_time_limit))
     except BadParam as exc:
-        fail(f"--{exc.name}: {exc.detail}")
+        fail(f"{flag(exc.name, where)}: {exc.detail}")
     except (StoreError, TimeLimit) as exc:
         fail(str(exc))
     finally:

@@ -276,17 +276,23 @@ def _url_host(host: str) -> str:
 @click.argument("name")
 @click.option("--layer", required=True, help="Layer to analyse.")
 @click.option("--bbox", help="minlon,minlat,maxlon,maxlat (default: the layer's extent).")
-@click.option("--days", help="Check-in layers: days of week, e.g. Mon,Tue.")
-@click.option("--hours", help="Check-in layers: hour range, e.g. 8-17.")
+@click.option("--days", help="Layers with a time (or check-ins): days of week, e.g. Sat,Sun or 5,6 (0 = Monday).")
+@click.option("--hours", help="Layers with a time (or check-ins): an hour (8) or a range, e.g. 8-17, 22-4.")
+@click.option("--from", "start", help="Layers with a time: from this ISO instant on (inclusive).")
+@click.option("--to", "end", help="Layers with a time: before this ISO instant (exclusive).")
+@click.option("--where", "where", multiple=True, metavar="FIELD=VALUE",
+              help="Field filter, as in the API: FIELD=v (repeat: any of them), FIELD_not=v, FIELD_min=v, "
+                   "FIELD_max=v. Repeatable.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output: .json, .geojson or .png.")
 @db_option
 @click.pass_context
-def analyze(ctx, name, layer, bbox, days, hours, out, db):
+def analyze(ctx, name, layer, bbox, days, hours, start, end, where, out, db):
     """Run an analysis and write its result; analysis parameters as --NAME VALUE."""
     from .analyze import run_analysis
 
-    run_analysis(ctx, settings(db=db), name, layer, bbox, days, hours, out, Bar, CliError)
+    run_analysis(ctx, settings(db=db), name, layer, bbox, days, hours, out, Bar, CliError,
+                 start=start, end=end, where=where)
 
 
 def _store(db):

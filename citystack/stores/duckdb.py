@@ -241,7 +241,8 @@ def _thread_local():
 
 
 def _bbox_only(view: View) -> bool:
-    return view.bbox is not None and not view.filters and view.days is None and view.hours is None
+    return (view.bbox is not None and not view.filters and view.days is None and view.hours is None
+            and view.start is None and view.end is None)
 
 
 def _plain(cols: dict) -> dict[str, np.ndarray]:
@@ -249,7 +250,11 @@ def _plain(cols: dict) -> dict[str, np.ndarray]:
     out = {}
     for k, v in cols.items():
         if isinstance(v, np.ma.MaskedArray):
-            if v.dtype.kind in "iuf":
+            if v.dtype.kind in "iu" and _beyond_float(v):  # floats would lose digits: objects, None
+                mask = np.ma.getmaskarray(v)
+                v = v.data.astype(object)
+                v[mask] = None
+            elif v.dtype.kind in "iuf":
                 v = v.astype(float).filled(np.nan)
             else:
                 mask = np.ma.getmaskarray(v)
@@ -257,6 +262,12 @@ def _plain(cols: dict) -> dict[str, np.ndarray]:
                 v[mask] = None
         out[k] = v
     return out
+
+
+def _beyond_float(v: np.ma.MaskedArray) -> bool:
+    """Integers a float64 cannot hold exactly (beyond 2^53)."""
+    data = v.compressed()
+    return bool(len(data)) and bool((np.abs(data.astype(np.float64)) > 2.0 ** 53).any())
 
 
 def _file_key(path: str) -> tuple[int, int]:

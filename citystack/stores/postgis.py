@@ -263,6 +263,8 @@ def _array(values: np.ndarray, oid: int) -> np.ndarray:
         return values.astype(FLOATS[oid])  # None becomes NaN
     nulls = np.equal(values, None)
     if oid in INTS:
+        if nulls.any() and any(abs(v) > 2 ** 53 for v in values[~nulls]):
+            return values.copy()  # floats would lose digits: Python ints and None, as DuckDB's store gives
         return values.astype(np.float64 if nulls.any() else INTS[oid])
     if oid == 16 or oid in TIMES:
         if oid == 1184:

@@ -27,6 +27,7 @@ Every name that reaches SQL has been checked against the layer's schema
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Callable, Sequence
 
 import numpy as np
@@ -154,7 +155,7 @@ class SQLStore(Store):
     def bins(self, layer, view, cells, field=None):
         with self._snapshot(layer) as (info, run):
             bbox = view.bbox or tuple(info.extent or (0, 0, 1, 1))
-            view = View(bbox=bbox, filters=view.filters, days=view.days, hours=view.hours)
+            view = dataclasses.replace(view, bbox=bbox)  # every filter kept, from/to too
             nx, ny = grid_shape(bbox, cells)
             minx, miny, maxx, maxy = (float(v) for v in bbox)
             dx = (maxx - minx) / nx or 1e-12

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # pgc
 import analysis  # noqa: E402
 import city  # noqa: E402
 import common  # noqa: E402
+import filters  # noqa: E402
 import pgcluster  # noqa: E402
 import reload  # noqa: E402
 import web  # noqa: E402
@@ -265,6 +266,8 @@ def main() -> int:
         r.step("Features API (latency, throughput)", "p50 ≤ 10 ms, ≥ 500 req/s", features)
         r.step("Features API, DuckDB with the in-memory index off", "-", features_sql_only)
         r.step("Features API on PostGIS (same points, same windows)", "-", postgis)
+        r.step("Features with a category and an hours filter, 1,000,000 points, in-process", "-",
+               lambda rep: filters.step(rep, big_csv()))
         r.step("Heat map (1M points; vs 2015 at 10k)", "≤ 200 ms; ≥ 100x", heatmap)
         r.step("Network, whole Foursquare file, HTTP", "≤ 2 s", network)
         r.step("Interpolate (svr), 10,000 points, HTTP event stream", "≤ 10 s", interpolate)

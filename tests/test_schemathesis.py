@@ -33,7 +33,8 @@ NEVER_ENDS = {"/eventSource/"}
 # Parameters that values valid by the document can still get wrong, and why.
 DATA_DEPENDENT = {
     "bbox",  # min above max, or a latitude outside -90..90 (one item schema serves the four numbers)
-    "days", "hours",  # on a layer that is not a check-in layer
+    "days", "hours",  # on a layer without a time field (and not a check-in layer)
+    "from", "to",  # on a layer without a time field (none of the sample's has one); to after from
     "properties", "field", "weight",  # field names: those of the layer only
     "layer",  # an analysis asked of a layer of another kind
     "w", "h", "cell_size",  # /getData/: needed with analysis=true; cells must fit the window
@@ -140,9 +141,11 @@ def prepare(case, path_parameters: dict, query: dict) -> None:
     if query and subject != "layer" and isinstance((case.query or {}).get("layer"), str):
         case.query = {**case.query, **query}
     layer = (path_parameters or query).get("layer")
-    if LAYERS.get(layer) == "points" and case.query:
-        # days and hours are a 400 on a points layer: they would hide every other parameter
-        case.query = {k: v for k, v in case.query.items() if k not in ("days", "hours") or k == subject}
+    if layer in LAYERS and case.query:
+        # days and hours are a 400 on a points layer without a time field, from and to on every sample
+        # layer (none has a time field): they would hide every other parameter
+        timed = ("days", "hours", "from", "to") if LAYERS[layer] == "points" else ("from", "to")
+        case.query = {k: v for k, v in case.query.items() if k not in timed or k == subject}
     model = (case.query or {}).get("model")
     if isinstance(model, str) and model in SLOW_MODELS:
         case.query = {**case.query, "model": "knn"}

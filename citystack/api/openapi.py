@@ -27,13 +27,20 @@ from .respond import json_response
 bp = Blueprint("openapi", __name__)
 
 JSON, GEOJSON, CSV, SSE, HTML = "application/json", "application/geo+json", "text/csv", "text/event-stream", "text/html"
-ONCE = "Every parameter may be given once: a repeated one is refused with a 400."
+ONCE = ("Every parameter may be given once (a repeated one is refused with a 400), but the values of a "
+        "field filter `FIELD=` or `FIELD_not=`.")
 STREAM = ("Send `Accept: text/event-stream` to receive `progress` events ({message, fraction}) "
           "and one final `result` (the JSON answer) or `error` ({error, detail, status}) event instead.")
-FILTERS = ("Field filters, by the layer's fields (`GET /api/layers/{layer}` lists them): `FIELD=value` "
-           "keeps rows whose field equals the value (text fields: the text, numeric fields: a number), "
-           "`FIELD_min=` and `FIELD_max=` (numeric fields only) bound it, inclusive. Each once; a name "
-           "that is neither a parameter here nor a field of the layer is a 400.")
+FILTERS = ("Field filters, by the layer's fields (`GET /api/layers/{layer}` lists them, with their types): "
+           "`FIELD=value` keeps rows whose field equals the value; repeat it for several values "
+           "(`room_type=Private room&room_type=Shared room`: either). `FIELD_not=value` (repeatable) drops "
+           "rows with that value (rows without a value are kept). `FIELD_min=` and `FIELD_max=` (numbers, "
+           "dates and times; once each) bound it, inclusive. Values are read as the field's type: numbers, "
+           "text, booleans (true/false, t/f, yes/no, 1/0, any case), dates (YYYY-MM-DD), times (ISO 8601 "
+           "date or date-time, optional fraction and offset: converted to UTC); a value that is not of the "
+           "type is a 400 naming the parameter. A field's exact name wins over reading a suffix "
+           "(a field `size_min` is filtered by `size_min=`); the route's own parameters win over fields. "
+           "A name that is neither a parameter here nor a field filter of the layer is a 400.")
 
 
 def ref(name: str) -> dict:
@@ -68,15 +75,22 @@ BBOX = _csv("bbox", {"type": "number", "minimum": -180, "maximum": 180},
             "View as minlon,minlat,maxlon,maxlat (WGS 84 degrees): longitudes in -180..180, latitudes in "
             "-90..90, min not above max (a zero-width or zero-height view is allowed). Default: the whole layer.",
             minItems=4, maxItems=4, example=[114.04, 22.53, 114.06, 22.55])
+TIMED = "Layers with a time field (`time` in the layer's description) and check-in layers (others: 400)"
 DAYS = _csv("days", {"type": "string", "enum": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
                                                  "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                                                  "Saturday", "Sunday", "0", "1", "2", "3", "4", "5", "6"]},
-            "Check-in layers only (others: 400): days of week, names (any case) or 0 = Monday .. 6 = Sunday",
+            TIMED + ": days of week, names (any case) or 0 = Monday .. 6 = Sunday",
             minItems=1, example=["Sat", "Sun"])
-HOURS = _param("hours", {"type": "string", "pattern": r"^([01]?[0-9]|2[0-3])-([01]?[0-9]|2[0-3])$",
-                         "example": "8-17"},
-               "Check-in layers only (others: 400): START-END in hours 0..23, inclusive; START > END wraps past "
+HOUR = "([01]?[0-9]|2[0-3])"
+HOURS = _param("hours", {"type": "string", "pattern": f"^{HOUR}(-{HOUR})?$", "example": "8-17"},
+               TIMED + ": an hour 0..23 (`8`: 8:00 to 8:59) or START-END, inclusive; START > END wraps past "
                "midnight (22-4)")
+INSTANT = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?"
+                                        r"([Zz]|[+ -][0-9]{2}(:?[0-9]{2})?)?)?$", "example": "2021-01-08T17:00:00"}
+FROM = _param("from", INSTANT, "Layers with a time field (others: 400): rows at or after this instant, ISO 8601 "
+                               "(a date is its midnight; an offset is converted to UTC, the layer's times are)")
+TO = _param("to", INSTANT, "Layers with a time field (others: 400): rows before this instant (half-open: "
+                           "`from` <= t < `to`); must be after `from`")
 FILTER_PARAM = {"name": "filters", "in": "query", "required": False, "style": "form", "explode": True,
                 "schema": {"type": "object", "additionalProperties": {"type": "string"}}, "description": FILTERS}
 
@@ -148,7 +162,7 @@ def paths(settings: Settings) -> dict:
             {"200": {"description": "GeoJSON FeatureCollection ([lon, lat]), or CSV with `format=csv`",
                      "content": {GEOJSON: {"schema": ref("FeatureCollection")}, CSV: {"schema": {"type": "string"}},
                                  SSE: {"schema": {"type": "string"}}}}},
-            [LAYER, BBOX, DAYS, HOURS,
+            [LAYER, BBOX, DAYS, HOURS, FROM, TO,
              _param("limit", _int(1, settings.max_limit, settings.default_limit), "Most features to return"),
              _param("offset", _int(0, BIGINT, 0), "Features to skip (a `next` link pages on)"),
              _csv("properties", {"type": "string"}, "Fields to include, comma-separated (others: 400); "
@@ -161,7 +175,7 @@ def paths(settings: Settings) -> dict:
             "The view aggregated on a grid: count and mean/min/max of a field per cell",
             {"200": _ok("FeatureCollection of Polygon cells (non-empty ones)", ref("BinCollection"),
                         (GEOJSON,), stream=True)},
-            [LAYER, BBOX, DAYS, HOURS,
+            [LAYER, BBOX, DAYS, HOURS, FROM, TO,
              _param("cells", _int(1, 512, 64), "Cells along the longer side of the view"),
              _param("field", {"type": "string"}, "Numeric field to summarise (others: 400)"),
              FILTER_PARAM],
@@ -174,10 +188,10 @@ def paths(settings: Settings) -> dict:
             analysis.title,
             {"200": _ok("The result, with its input, parameters and timing", ref("AnalysisResult"), stream=True)},
             [_param("layer", {"type": "string", "minLength": 1}, f"Layer to analyse: a {' or '.join(analysis.kinds)} layer "
-                                                 "(unknown: 404, another kind: 400)", True), BBOX, DAYS, HOURS]
-            + [_analysis_param(p) for p in analysis.params],
-            f"{analysis.description} Layer kinds: {', '.join(analysis.kinds)}. Parameters not listed "
-            f"here are a 400. {STREAM}", codes=("400", "404", "499", *STORE))}
+                                                 "(unknown: 404, another kind: 400)", True), BBOX, DAYS, HOURS, FROM, TO]
+            + [_analysis_param(p) for p in analysis.params] + [FILTER_PARAM],
+            f"{analysis.description} Layer kinds: {', '.join(analysis.kinds)}. {FILTERS} The analysis's "
+            f"own parameters win over fields of the same name. {STREAM}", codes=("400", "404", "499", *STORE))}
     layer_ops["/getData/"] = {"get": _operation(
         "2015 route: listings of a view, coordinates in [lat, lng] order, and an optional analysis",
         {"200": _ok("FeatureCollection as the 2015 server answered it", ref("ClassicCollection"))},
@@ -222,6 +236,15 @@ def _object(properties: dict, required=(), additional=True) -> dict:
 COUNT = {"type": "integer", "minimum": 0}
 PROPERTY_VALUE = {"nullable": True, "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
 FEATURE_ID = {"anyOf": [{"type": "string"}, {"type": "number"}]}
+FIELD_EXTRA = {
+    "integer": {"type": "boolean", "description": "numbers: all values are integers"},
+    "unit": {"type": "string", "enum": ["percent", "money"]},
+    "id": {"type": "boolean", "description": "identifier-like: values are sent as strings (exact digits)"},
+    "top": _array(_array(PROPERTY_VALUE, minItems=2, maxItems=2),
+                  description="[value, count], most common first (a category: all its values, up to a limit)"),
+    "category": {"type": "boolean", "description": "few distinct values: `top` lists them (and `others`)"},
+    "distinct": COUNT, "others": {**COUNT, "description": "a category's values left out of `top`"},
+}
 
 
 def schemas() -> dict:
@@ -237,18 +260,36 @@ def schemas() -> dict:
         "Link": link,
         "Field": {"oneOf": [
             _object({"name": {"type": "string"}, "type": {"type": "string", "enum": ["number"]},
-                     "min": _number(True), "max": _number(True)}, ("name", "type", "min", "max")),
-            _object({"name": {"type": "string"}, "type": {"type": "string", "enum": ["text"]},
-                     "top": _array(_array(PROPERTY_VALUE, minItems=2, maxItems=2),
-                                   description="[value, count] of the most frequent values")},
-                    ("name", "type", "top"))]},
+                     "min": _number(True), "max": _number(True), **FIELD_EXTRA},
+                    ("name", "type", "min", "max")),
+            _object({"name": {"type": "string"}, "type": {"type": "string", "enum": ["text", "bool"]},
+                     **FIELD_EXTRA}, ("name", "type", "top")),
+            _object({"name": {"type": "string"}, "type": {"type": "string", "enum": ["time", "date"]},
+                     "min": {"type": "string", "nullable": True, "description": "ISO 8601"},
+                     "max": {"type": "string", "nullable": True, "description": "ISO 8601"}, **FIELD_EXTRA},
+                    ("name", "type", "min", "max"))]},
+        "TimeSummary": _object({
+            "field": {"type": "string", "nullable": True, "description": "the time field (null: a check-in "
+                                                                          "layer's day and hour only)"},
+            "min": {"type": "string", "nullable": True}, "max": {"type": "string", "nullable": True},
+            "hours": _array(COUNT, description="rows by hour of day, 0..23 (24 counts)"),
+            "days": _array(COUNT, description="rows by day of week, Monday first (7 counts)"),
+            "bucket": {"type": "string", "nullable": True, "enum": ["day", "month", None]},
+            "dates": _array(_array(PROPERTY_VALUE, minItems=2, maxItems=2),
+                            description="[ISO date of the bucket's start, count]")},
+            ("field", "min", "max", "hours", "days")),
         "Layer": _object({
             "name": {"type": "string"}, "kind": {"type": "string", "enum": list(KINDS)}, "count": COUNT,
             "extent": {**bbox, "nullable": True}, "fields": _array(ref("Field")),
             "version": {"type": "integer"}, "source": {"type": "string"},
             "places": {"type": "string", "description": "a check-in layer's places layer"},
+            "time": {**ref("TimeSummary"), "nullable": True},
+            "name_field": {"type": "string", "nullable": True, "description": "the field naming a feature"},
+            "colour_field": {"type": "string", "nullable": True, "description": "the field to colour by at first"},
+            "big_ids": {"type": "boolean", "description": "feature ids are sent as strings (beyond 2^53)"},
             "links": _array(ref("Link"), description="items (features) and bins of the layer")},
-            ("name", "kind", "count", "extent", "fields", "version", "source")),
+            ("name", "kind", "count", "extent", "fields", "version", "source", "time", "name_field",
+             "colour_field", "big_ids")),
         "LayerList": _object({"layers": _array(ref("Layer"))}, ("layers",)),
         "Point": _object({"type": {"type": "string", "enum": ["Point"]}, "coordinates": position},
                          ("type", "coordinates")),

@@ -69,16 +69,17 @@ def run_analysis(ctx, conf, name, layer, bbox, days, hours, out, bar_class, erro
     if ext not in FORMATS:
         fail(f"--out must end in {', '.join(FORMATS)}, got {out!r}")
     raw = extra_params(ctx.args, fail)
-    if conf.analysis_processes:
-        pools.warm()  # the worker's imports run beside ours
-    registry.load(conf.plugins.split(",") if conf.plugins else ())
     runner = None
     try:
         store = open_store(conf.db, conf)
+        # The view first: its mistakes are told before the analyses' imports take their time.
+        view = params.view(view_args(bbox, days, hours, start, end, where, fail), store.layer(layer), set())
+        if conf.analysis_processes:
+            pools.warm()  # the worker's imports run beside ours
+        registry.load(conf.plugins.split(",") if conf.plugins else ())
         # As the server runs it: in a worker process, killed at the time limit.
         runner = Runner(store, conf.replace(analysis_slots=1, analysis_queue=0, cache_bytes=0))
         analysis, info, values = runner.prepare(name, layer, raw)
-        view = params.view(view_args(bbox, days, hours, start, end, where, fail), info, set())
         with bar_class(name) as bar:
             result = runner.run(analysis, info, view, values, Progress(bar, conf.analysis_time_limit))
     except BadParam as exc:

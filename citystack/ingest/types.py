@@ -61,6 +61,7 @@ DATE_US = r"\d{1,2}/\d{1,2}/\d{4}"
 _CLOCK = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
 TS_ISO = rf"\d{{4}}-\d{{1,2}}-\d{{1,2}}[Tt ]{_CLOCK}"
 OFFSET = r"\s?([zZ]|[+-]\d{2}(:?\d{2})?)"
+OFFSET_END = r":\d{2}(\.\d+)?\s?([zZ]|[+-]\d{2}(:?\d{2})?)$"
 TS_US = rf"\d{{1,2}}/\d{{1,2}}/\d{{4}} {_CLOCK}(\s?[AaPp][Mm])?"
 US_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p",
               "%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y")
@@ -118,9 +119,10 @@ def _readers(v: str) -> dict[str, str]:
     """SQL reading the trimmed text `v` as each candidate (NULL where it does not fit)."""
     words = " ".join(f"WHEN '{w}' THEN {str(b).lower()}" for w, b in BOOL_WORDS.items())
     us_formats = "[" + ", ".join(_lit(f) for f in US_FORMATS) + "]"
-    time = (f"CASE WHEN {_match(v, TS_ISO + OFFSET)} THEN timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)) "
-            f"WHEN {_match(v, TS_ISO)} OR {_match(v, DATE_ISO)} THEN TRY_CAST({v} AS TIMESTAMP) "
-            f"ELSE try_strptime({v}, {us_formats}) END")
+    # One search per value: an offset after the clock goes through TIMESTAMPTZ (to UTC); DuckDB's
+    # TIMESTAMP cast reads the ISO forms (and would drop an offset); the US forms are strptime's.
+    time = (f"CASE WHEN regexp_matches({v}, '{OFFSET_END}') THEN timezone('UTC', TRY_CAST({v} AS TIMESTAMPTZ)) "
+            f"ELSE coalesce(TRY_CAST({v} AS TIMESTAMP), try_strptime({v}, {us_formats})) END")
     number = f"CASE WHEN {_match(v, FLOAT)} THEN TRY_CAST({v} AS DOUBLE) END"
     seconds = f"CASE WHEN {_match(v, FLOAT)} THEN TRY_CAST({v} AS DOUBLE) END"
     return {
@@ -182,8 +184,10 @@ def detect(con, table: str, columns: dict[str, str], public: dict[str, str],
     given = dict(given or {})
     out: dict[str, Typed] = {}
     exprs: dict[str, str] = {}
-    pending: dict[str, list[str]] = {}  # column -> candidates still to try on the whole column
-    sources: dict[str, str] = {}  # column -> SQL of its trimmed text
+    pending: dict[str, list[str]] = {}  # detected column -> its candidates, the one in use first
+    sources: dict[str, str] = {}  # column -> SQL of its trimmed text, for the columns read from text
+    texts = [c for c, d in columns.items() if d.split("(")[0].upper() == "VARCHAR" and c not in given]
+    samples = _samples(con, table, texts)
     for col, dtype in columns.items():
         base = dtype.split("(")[0].upper()
         typed = Typed(col, public.get(col, col), TEXT)
@@ -199,46 +203,65 @@ def detect(con, table: str, columns: dict[str, str], public: dict[str, str],
             sources[col] = text
             _set(typed, name)
             exprs[col] = sql
-            continue
-        if base != "VARCHAR":
+        elif base != "VARCHAR":
             exprs[col] = _native(typed, col, dtype)
-            continue
-        sources[col] = text
-        pending[col] = _sample_candidates(con, table, col)
-        if not pending[col]:
-            exprs[col] = quote(col)
-    checks = {c: cands for c, cands in pending.items() if cands}
-    while checks:  # each round checks every column's best candidate left on all its values
-        trial = {c: _readers(sources[c])[cands[0]] for c, cands in checks.items()}
-        counts = _bad_counts(con, table, {c: (sources[c], trial[c]) for c in checks})
-        nxt = {}
-        for col, (filled, bad) in counts.items():
-            cand = checks[col][0]
-            limit = 0 if cand == "bool01" else (1 - THRESHOLD) * filled
-            if bad <= limit:
-                _set(out[col], cand)
-                exprs[col] = trial[col]
-            elif checks[col][1:]:
-                nxt[col] = checks[col][1:]
+        else:
+            cands = _candidates(samples[col])
+            if cands:
+                sources[col], pending[col] = text, cands
+                _set(typed, cands[0])
+                exprs[col] = _readers(text)[cands[0]]
             else:
-                exprs[col] = quote(col)  # text after all
-        checks = nxt
+                exprs[col] = quote(col)
+    carried = [quote(c) for c in keep]
+    while True:  # typed once; again only where a column's values beyond its sample do not fit
+        select = ", ".join(carried + [f"{exprs[c]} AS {quote(c)}" for c in columns])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT {select} FROM {quote(table)}")
+        counts = _bad_counts(con, table, {c: sources[c] for c in sources})
+        retry = False
+        for col, cands in pending.items():
+            filled, bad = counts[col]
+            if bad <= (0 if cands[0] == "bool01" else (1 - THRESHOLD) * filled):
+                continue
+            retry = True
+            cands.pop(0)
+            if cands:
+                _set(out[col], cands[0])
+                exprs[col] = _readers(sources[col])[cands[0]]
+            else:
+                out[col] = Typed(col, out[col].public, TEXT)
+                exprs[col] = quote(col)
+                del sources[col]
+        pending = {c: k for c, k in pending.items() if k and c in sources}
+        if not retry:
+            break
     # The values that did not parse: counted, and the first few shown.
-    typed_cols = {c: (sources[c], exprs[c]) for c in sources if out[c].type != TEXT or out[c].given}
-    typed_cols = {c: v for c, v in typed_cols.items() if exprs[c] != quote(c)}
-    for col, (filled, bad) in _bad_counts(con, table, typed_cols).items():
+    for col, (filled, bad) in counts.items():
         out[col].bad = bad
         if bad:
-            src, expr = typed_cols[col]
             out[col].examples = [(int(r), str(v)) for r, v in con.execute(
-                f"SELECT _row, CAST({quote(col)} AS VARCHAR) FROM {quote(table)} "
-                f"WHERE {src} IS NOT NULL AND ({expr}) IS NULL ORDER BY _row LIMIT {SHOW}").fetchall()]
-    carried = [quote(c) for c in keep]
-    select = ", ".join(carried + [f"{exprs[c]} AS {quote(c)}" for c in columns])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT {select} FROM {quote(table)}")
+                f"SELECT r._row, CAST(r.{quote(col)} AS VARCHAR) FROM {quote(table)} AS r POSITIONAL JOIN _typed AS t "
+                f"WHERE {_bad(col, sources[col])} ORDER BY r._row LIMIT {SHOW}").fetchall()]
     con.execute(f"DROP TABLE {quote(table)}")
     con.execute(f"ALTER TABLE _typed RENAME TO {quote(table)}")
     return out
+
+
+def _bad(col: str, text: str) -> str:
+    """A value of the raw table (r) that the typed one (t) could not read."""
+    return f"{text.replace(quote(col), 'r.' + quote(col))} IS NOT NULL AND t.{quote(col)} IS NULL"
+
+
+def _bad_counts(con, table: str, sources: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """column -> (non-empty values, of them the ones the typed table holds as NULL), in one
+    scan of both tables side by side (``_typed`` is made from `table` row by row, in order)."""
+    if not sources:
+        return {}
+    parts = []
+    for col, text in sources.items():
+        parts += [f"count({text.replace(quote(col), 'r.' + quote(col))})", f"count(*) FILTER (WHERE {_bad(col, text)})"]
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {quote(table)} AS r POSITIONAL JOIN _typed AS t").fetchone()
+    return {c: (int(row[2 * i]), int(row[2 * i + 1])) for i, c in enumerate(sources)}
 
 
 def _set(typed: Typed, candidate: str) -> None:
@@ -271,13 +294,34 @@ def _native(typed: Typed, col: str, dtype: str) -> str:
     return f"CAST({q} AS VARCHAR)"
 
 
-def _sample_candidates(con, table: str, col: str) -> list[str]:
-    """The candidates a sample of the column's non-empty values fits, best first."""
+def _samples(con, table: str, cols: list[str]) -> dict[str, tuple]:
+    """For each column, the counts of its sampled non-empty values of each form: one
+    reproducible sample of rows for all columns, and a sample of its own for a column
+    too sparse in it."""
+    if not cols:
+        return {}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _sample AS SELECT {', '.join(quote(c) for c in cols)} "
+                f"FROM {quote(table)} USING SAMPLE reservoir({SAMPLE} ROWS) REPEATABLE (2015)")
+    rows = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+    out = {}
+    for col in cols:
+        stats = _form_counts(con, "_sample", col)
+        if stats[0] < SAMPLE // 10 and rows > SAMPLE:  # sparse: sample its own non-empty values
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _sparse AS SELECT {quote(col)} FROM {quote(table)} "
+                        f"WHERE nullif(trim({quote(col)}), '') IS NOT NULL "
+                        f"USING SAMPLE reservoir({SAMPLE} ROWS) REPEATABLE (2015)")
+            stats = _form_counts(con, "_sparse", col)
+        out[col] = stats
+    con.execute("DROP TABLE IF EXISTS _sample")
+    con.execute("DROP TABLE IF EXISTS _sparse")
+    return out
+
+
+def _form_counts(con, table: str, col: str) -> tuple:
     v = "v"
     text = f"nullif(trim({quote(col)}), '')"
-    stats = con.execute(
-        f"WITH s AS (SELECT {text} AS v FROM {quote(table)} WHERE {text} IS NOT NULL "
-        f"USING SAMPLE reservoir({SAMPLE} ROWS) REPEATABLE (2015)) SELECT count(*), "
+    return con.execute(
+        f"WITH s AS (SELECT {text} AS v FROM {quote(table)} WHERE {text} IS NOT NULL) SELECT count(*), "
         f"count(*) FILTER ({_match(v, INT)}), count(*) FILTER ({_match(v, FLOAT)}), "
         f"count(*) FILTER ({_match(v, PERCENT)}), "
         f"count(*) FILTER ({_match(v, MONEY_US)}), count(*) FILTER ({_match(v, MONEY_EU)}), "
@@ -289,6 +333,10 @@ def _sample_candidates(con, table: str, col: str) -> list[str]:
         f"count(*) FILTER ({_match(v, DATE_ISO)} OR {_match(v, DATE_US)}), "
         f"count(*) FILTER ({_match(v, TS_ISO + OFFSET)} OR {_match(v, TS_ISO)} OR {_match(v, TS_US)}) "
         "FROM s").fetchone()
+
+
+def _candidates(stats: tuple) -> list[str]:
+    """The candidates a sample's form counts fit, best first."""
     n, ints, nums, pct, us, eu, us_only, eu_only, cur, words, b01, dates, stamps = stats
     if not n:
         return []
@@ -314,14 +362,3 @@ def _sample_candidates(con, table: str, col: str) -> list[str]:
     if enough(dates):
         out.append("date")
     return out
-
-
-def _bad_counts(con, table: str, cols: dict[str, tuple[str, str]]) -> dict[str, tuple[int, int]]:
-    """column -> (non-empty values, of them the ones the SQL reads as NULL), in one scan."""
-    if not cols:
-        return {}
-    parts = []
-    for src, expr in cols.values():
-        parts += [f"count({src})", f"count(*) FILTER (WHERE {src} IS NOT NULL AND ({expr}) IS NULL)"]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {quote(table)}").fetchone()
-    return {c: (int(row[2 * i]), int(row[2 * i + 1])) for i, c in enumerate(cols)}

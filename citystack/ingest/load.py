@@ -18,7 +18,9 @@ from typing import Callable
 from ..stores import open_writer
 from ..stores.base import DAYS, LAYER_NAME, quote
 from ..stores.staging import NUMERIC_TYPES, Prior
-from .presets import LAT_NAMES, LON_NAMES, Mapping
+from . import append as appending
+from .lines import describe
+from .presets import LAT_NAMES, LON_NAMES, Mapping, trip_columns
 from .readers import ReadError, detect_format, stage
 
 SHOW_ROWS = 5
@@ -34,34 +36,63 @@ class Report:
     format: str = ""
     rows: int = 0
     invalid: int = 0
-    invalid_lines: list[int] = field(default_factory=list)
+    invalid_lines: list[str] = field(default_factory=list)  # where the first invalid rows are ("line 5")
+    not_points: int = 0  # GeoJSON features that are not Points (skipped with skip_invalid)
+    duplicates: int = 0  # rows that repeat an earlier row exactly (kept)
     layers: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
 def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip_invalid: bool = False,
-              progress: Callable[[str, float], None] = lambda m, f: None, replace: bool = False) -> Report:
+              progress: Callable[[str, float], None] = lambda m, f: None, replace: bool = False,
+              append: bool = False) -> Report:
     """Load `path` as `layer` (and `layer`_places, for check-ins). `replace`: go on
-    even where that breaks another layer's pair (see the module)."""
+    even where that breaks another layer's pair (see the module); `append`: add the
+    rows to the layer (ingest/append.py)."""
+    return load_files(db, [path], layer, mapping, skip_invalid, progress, replace, append)[0]
+
+
+def load_files(db: str, paths: list[str], layer: str, mapping: Mapping = Mapping(), skip_invalid: bool = False,
+               progress: Callable[[str, float], None] = lambda m, f: None, replace: bool = False,
+               append: bool = False) -> list[Report]:
+    """Load several files, in one write: with `append`, each adds its rows to the layer
+    (made by the first if it does not exist); all land or none does. A report per file."""
     if not LAYER_NAME.match(layer):
         raise IngestError(f"invalid layer name {layer!r}: use lower-case letters, digits and _ "
                           "(starting with a letter, at most 48)")
-    report = Report(file=path)
+    if len(paths) > 1 and not append:
+        raise IngestError(f"{len(paths)} files for one layer: give --append to add them all to layer {layer}")
+    if append and mapping.checkins:
+        raise IngestError("--append adds rows to a points layer; check-in files make a pair of layers: "
+                          "load them as one file")
+    reports: list[Report] = []
     try:
-        report.format = detect_format(path)
-        progress(f"reading {os.path.basename(path)}", 0.05)
         with open_writer(db) as staging:
             pair = _pair(layer, mapping)
             if not replace:
                 _check_pair(staging.existing, pair)
-            columns = dict(stage(staging.con, path, report.format))
-            _import(staging, columns, path, layer, mapping, skip_invalid, report, progress)
-            report.notes += _replaced(staging.existing, pair, [item["name"] for item in report.layers])
+            if append:
+                appending.check_target(staging.existing, layer)
+            for i, path in enumerate(paths):
+                report = Report(file=path)
+                reports.append(report)
+                step = _step(progress, i, len(paths))
+                report.format = detect_format(path)
+                step(f"reading {os.path.basename(path)}", 0.05)
+                columns = dict(stage(staging.con, path, report.format))
+                _import(staging, columns, path, layer, mapping, skip_invalid, report, step, append)
+            if not append:
+                reports[-1].notes += _replaced(staging.existing, pair, [item["name"] for item in reports[-1].layers])
             progress("writing the database", 0.9)
-    except ReadError as exc:
+    except (ReadError, appending.AppendError) as exc:
         raise IngestError(str(exc)) from None
     progress("done", 1.0)
-    return report
+    return reports
+
+
+def _step(progress, i: int, n: int):
+    """Progress of the i-th of n files, as a share of the whole load (up to 0.9)."""
+    return lambda message, fraction: progress(message, (i + fraction) * 0.9 / n)
 
 
 def _pair(layer: str, mapping: Mapping) -> dict[str, str]:
@@ -116,17 +147,17 @@ def _described(prior: Prior) -> str:
     return f"{prior.count:,} {what}{when}"
 
 
-def _import(staging, columns, path, layer, mapping, skip_invalid, report, progress):
+def _import(staging, columns, path, layer, mapping, skip_invalid, report, progress, append=False):
     con = staging.con
-    if report.format == "geojson":
-        bad = con.execute("SELECT count(*) FROM raw WHERE geometry_type IS DISTINCT FROM 'Point'").fetchone()[0]
-        if bad:
-            raise IngestError(f"{path}: {bad} features are not Points; citystack layers hold points")
-        con.execute("ALTER TABLE raw DROP COLUMN geometry_type")
-        del columns["geometry_type"]
     report.rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    if report.format == "geojson":
+        _points_only(con, columns, path, skip_invalid, report)
     if report.rows == 0:
         raise IngestError(f"{path}: no data rows (only a header?)")
+    report.duplicates = _duplicates(con, columns, report)
+    trip = None if mapping.lat or mapping.lon or _found(columns, LAT_NAMES) else trip_columns(columns)
+    if trip:
+        mapping = replace(mapping, lat=trip[0], lon=trip[1])
     lat = _column(columns, mapping.lat, LAT_NAMES, "latitude", "--lat")
     lon = _column(columns, mapping.lon, LON_NAMES, "longitude", "--lon")
     for flag, col in (("--user", mapping.user), ("--place", mapping.place), ("--name", mapping.name),
@@ -141,11 +172,10 @@ def _import(staging, columns, path, layer, mapping, skip_invalid, report, progre
     bad = ("coords.lon IS NULL OR coords.lat IS NULL OR NOT isfinite(coords.lon) OR NOT isfinite(coords.lat) "
            "OR coords.lon < -180 OR coords.lon > 180 OR coords.lat < -90 OR coords.lat > 90")
     report.invalid = con.execute(f"SELECT count(*) FROM coords WHERE {bad}").fetchone()[0]
-    report.invalid_lines = [r + 2 for (r,) in con.execute(
-        f"SELECT _row FROM coords WHERE {bad} ORDER BY _row LIMIT {SHOW_ROWS}").fetchall()]
+    report.invalid_lines = describe(report.format, path, [r for (r,) in con.execute(
+        f"SELECT _row FROM coords WHERE {bad} ORDER BY _row LIMIT {SHOW_ROWS}").fetchall()])
     if report.invalid:
-        where = (f"line{'s' if report.invalid > 1 else ''} {', '.join(map(str, report.invalid_lines))}"
-                 + (" ..." if report.invalid > SHOW_ROWS else ""))
+        where = _listed(report.invalid_lines) + (" ..." if report.invalid > SHOW_ROWS else "")
         message = (f"{report.invalid} of {report.rows} rows have a missing, non-numeric or out-of-range "
                    f"latitude ({lat}) or longitude ({lon}): {where}")
         if not skip_invalid:
@@ -161,7 +191,67 @@ def _import(staging, columns, path, layer, mapping, skip_invalid, report, progre
     if mapping.checkins:
         _publish_checkins(staging, columns, layer, mapping, props, bad, path, report)
     else:
-        _publish_points(staging, columns, layer, mapping, props, bad, path, report)
+        ends = _trip_note(con, trip, props, report) if trip else None
+        _publish_points(staging, columns, layer, mapping, props, bad, path, report, append, ends)
+
+
+def _found(columns, candidates) -> bool:
+    return any(name in columns for name in candidates)
+
+
+def _listed(places: list[str]) -> str:
+    """"line 5", "lines 5, 6" (places as lines.describe gives them)."""
+    if len(places) > 1 and len({p.split(" ")[0] for p in places}) == 1:
+        word = places[0].split(" ")[0]
+        return f"{word}s " + ", ".join(p.split(" ", 1)[1] for p in places)
+    return ", ".join(places)
+
+
+def _points_only(con, columns, path, skip_invalid, report) -> None:
+    """A GeoJSON feature that is not a Point is named by its index in ``features`` (and
+    its id); the load stops, or skips them with --skip-invalid."""
+    bad = "geometry_type IS DISTINCT FROM 'Point'"
+    report.not_points = con.execute(f"SELECT count(*) FROM raw WHERE {bad}").fetchone()[0]
+    if report.not_points:
+        ids = "CAST(id AS VARCHAR)" if "id" in columns else "NULL"
+        first = con.execute(f"SELECT _row, {ids}, geometry_type FROM raw WHERE {bad} "
+                            f"ORDER BY _row LIMIT {SHOW_ROWS}").fetchall()
+        named = "; ".join(f"feature {row}" + (f" (id {fid!r})" if fid is not None else "")
+                          + (f" is a {kind}" if kind else " has no geometry") for row, fid, kind in first)
+        message = (f"{report.not_points} of {report.rows} features are not Points: {named}"
+                   + (" ..." if report.not_points > SHOW_ROWS else ""))
+        if not skip_invalid:
+            raise IngestError(f"{path}: {message}; citystack layers hold points: load the points "
+                              "with --skip-invalid")
+        if report.not_points == report.rows:
+            raise IngestError(f"{path}: no feature is a Point ({message})")
+        con.execute(f"DELETE FROM raw WHERE {bad}")
+        report.notes.append(f"{message}; skipped (--skip-invalid)")
+    con.execute("ALTER TABLE raw DROP COLUMN geometry_type")
+    del columns["geometry_type"]
+
+
+def _duplicates(con, columns, report) -> int:
+    """Rows that repeat an earlier row in every column (kept; the report counts them)."""
+    cols = ", ".join(quote(c) for c in columns)
+    distinct = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {cols} FROM raw)").fetchone()[0]
+    n = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    if n > distinct:
+        report.notes.append(f"{n - distinct} rows repeat an earlier row exactly (kept)")
+    return n - distinct
+
+
+def _trip_note(con, trip, props, report) -> list[str] | None:
+    """A trips file: the points are the starts, the end position stays as two fields."""
+    lat, lon, end_lat, end_lon = trip
+    if end_lat in props and end_lon in props:
+        no_end = con.execute(f"SELECT count(*) FROM raw WHERE {props[end_lat]} IS NULL "
+                             f"OR {props[end_lon]} IS NULL").fetchone()[0]
+        report.notes.append(f"trips: points at the start ({lat}, {lon}); the end position kept as fields "
+                            f"{end_lat}, {end_lon}" + (f" ({no_end} trips have no end; kept)" if no_end else ""))
+        return [end_lon, end_lat]
+    report.notes.append(f"trips: points at the start ({lat}, {lon})")
+    return None
 
 
 def _properties(con, columns, mapping, exclude) -> dict[str, str]:
@@ -184,7 +274,7 @@ def _properties(con, columns, mapping, exclude) -> dict[str, str]:
     return out
 
 
-def _publish_points(staging, columns, layer, mapping, props, bad, path, report):
+def _publish_points(staging, columns, layer, mapping, props, bad, path, report, append=False, ends=None):
     con = staging.con
     id_col = mapping.id or ("id" if "id" in columns else None)
     if id_col and not _unique(con, id_col, bad):
@@ -192,10 +282,19 @@ def _publish_points(staging, columns, layer, mapping, props, bad, path, report):
         id_col = None
     ident = quote(id_col) if id_col else "coords._row + 1"
     select = ", ".join(f"{expr} AS {quote(name)}" for name, expr in props.items())
-    sql = (f"SELECT {ident} AS id, coords.lon, coords.lat{', ' + select if select else ''} "
-           f"FROM raw JOIN coords ON raw._row = coords._row WHERE NOT ({bad})")
-    info = staging.publish(layer, "points", sql, source=os.path.basename(path))
-    report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
+    body = (f"{ident} AS id, coords.lon, coords.lat{', ' + select if select else ''} "
+            f"FROM raw JOIN coords ON raw._row = coords._row WHERE NOT ({bad})")
+    added = appending.rows(staging, layer, body, numbered=not id_col, path=path, fmt=report.format) \
+        if append else None
+    name_field = mapping.name or (added.name_field if added else None)
+    info = staging.publish(layer, "points", added.sql if added else f"SELECT {body}",
+                           source=added.source if added else os.path.basename(path),
+                           name_field=name_field, ends=ends)
+    if added:
+        added.done(con)
+        report.layers.append({"name": info.name, "kind": info.kind, "count": info.count, "added": added.count})
+    else:
+        report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
     price = mapping.price if mapping.price in props else None
     if price:
         zero = con.execute(f"SELECT count(*) FROM {quote('layer_' + layer)} WHERE {quote(price)} = 0").fetchone()[0]
@@ -232,10 +331,10 @@ def _publish_checkins(staging, columns, layer, mapping, props, bad, path, report
         places, "points",
         "SELECT place AS id, any_value(lon) AS lon, any_value(lat) AS lat, any_value(name) AS name, "
         "any_value(category) AS category, count(*) AS checkins, count(DISTINCT \"user\") AS visitors "
-        "FROM visits GROUP BY place", source=os.path.basename(path))
+        "FROM visits GROUP BY place", source=os.path.basename(path), name_field="name")
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count})
     info = staging.publish(layer, "checkins", "SELECT * FROM visits", source=os.path.basename(path),
-                           places=places)
+                           places=places, name_field="name")
     users = con.execute("SELECT count(DISTINCT \"user\") FROM visits").fetchone()[0]
     report.layers.append({"name": info.name, "kind": info.kind, "count": info.count, "users": users})
 

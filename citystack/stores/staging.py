@@ -22,6 +22,7 @@ from typing import Sequence
 import orjson
 
 from .base import NUMERIC, TEXT, FieldInfo, LayerInfo, StoreError, layer_meta, quote, table_name
+from .defaults import choose_colour, choose_name
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL")
@@ -50,19 +51,27 @@ class Staging:
     """One write's workspace: ``con`` (DuckDB), ``existing`` (name -> :class:`Prior`)
     and :meth:`publish`. Nothing reaches the database before the write ends well."""
 
+    # fetch(layer, table): copy an existing layer's rows (id, lon, lat, fields) into `table`
+    # of ``con`` and return its metadata (read_layer_meta); set by a writer whose layers
+    # live elsewhere (PostGIS). None: they are in ``con`` already (DuckDB).
+    fetch = None
+
     def __init__(self, con, existing: dict[str, Prior]):
         self.con = con
         self.existing = existing
 
     def publish(self, name: str, kind: str, select_sql: str, params: Sequence = (), source: str = "",
-                places: str | None = None, names: dict[str, str] | None = None) -> LayerInfo:
-        return publish_layer(self.con, name, kind, select_sql, params, source, places, names)
+                places: str | None = None, names: dict[str, str] | None = None, **meta) -> LayerInfo:
+        return publish_layer(self.con, name, kind, select_sql, params, source, places, names, **meta)
 
 
 def publish_layer(con, name: str, kind: str, select_sql: str, params: Sequence = (),
-                  source: str = "", places: str | None = None, names: dict[str, str] | None = None) -> LayerInfo:
+                  source: str = "", places: str | None = None, names: dict[str, str] | None = None,
+                  name_field: str | None = None, ends: list[str] | None = None) -> LayerInfo:
     """Create (or replace) a layer from a query with columns id, lon, lat, props.
-    `names`: a column's public name (the file's), where it differs from the column's."""
+    `names`: a column's public name (the file's), where it differs from the column's;
+    `name_field`: the field naming a feature (found by name if not given, stores/defaults.py);
+    `ends`: a trips layer's end position fields [lon, lat]."""
     table = table_name(name)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {select_sql}", list(params))
     x0, y0, x1, y1, n = con.execute(
@@ -74,14 +83,19 @@ def publish_layer(con, name: str, kind: str, select_sql: str, params: Sequence =
                 f"(ORDER BY {morton_key(x0, y0, x1, y1)}, id) AS _ord, * FROM _stage ORDER BY _ord")
     con.execute("DROP TABLE _stage")
     fields = describe_fields(con, table, names or {})
+    name_field = choose_name(fields, name_field)
+    colour_field = choose_colour(fields, name_field)
+    ends = [(names or {}).get(c, c) for c in ends] if ends else None
+    meta = layer_meta(fields, name_field=name_field, colour_field=colour_field, ends=ends)
     version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM _layers").fetchone()[0]
     con.execute("DELETE FROM _layers WHERE name = ?", [name])
     con.execute("INSERT INTO _layers (name, kind, count, minlon, minlat, maxlon, maxlat, fields, version, "
                 "source, places, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [name, kind, n, x0, y0, x1, y1, orjson.dumps(layer_meta(fields)).decode(), version,
+                [name, kind, n, x0, y0, x1, y1, orjson.dumps(meta).decode(), version,
                  source, places, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)])
     return LayerInfo(name=name, kind=kind, count=n, extent=[x0, y0, x1, y1], fields=fields,
-                     version=version, source=source, places=places)
+                     version=version, source=source, places=places, name_field=name_field,
+                     colour_field=colour_field, ends=ends)
 
 
 def morton_key(x0: float, y0: float, x1: float, y1: float) -> str:

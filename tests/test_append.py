@@ -151,3 +151,29 @@ def test_check_in_layers_are_not_appended_to(tmp_path):
     proc = citystack("load", path, "--layer", "c", "--user", "user", "--place", "place", "--append", "--db", db,
                      check=False)
     assert proc.returncode == 2 and "points layer" in proc.stderr
+
+
+def test_postgis_gives_a_layer_back_as_it_was_staged(fresh_pg):
+    """What --append reads back from PostGIS: every type a layer holds, NULLs and empty
+    text apart, quotes and line breaks in text."""
+    from citystack.stores import open_writer
+
+    select = ("SELECT * FROM (VALUES "
+              "(1, 114.0, 22.5, TIMESTAMP '2021-01-08 17:58:48.239', true, DATE '2020-02-29', '', 'a\"b\nc,d', "
+              "CAST(2 AS BIGINT), 1.25),"
+              "(2, 114.1, 22.6, NULL, NULL, NULL, NULL, NULL, NULL, NULL)) "
+              "AS v(id, lon, lat, t, b, d, e, s, n, x)")
+    select = f"SELECT id, CAST(lon AS DOUBLE) AS lon, CAST(lat AS DOUBLE) AS lat, t, b, d, e, s, n, " \
+             f"CAST(x AS DOUBLE) AS x FROM ({select})"
+    with open_writer(fresh_pg) as staging:
+        staging.publish("typed", "points", select)
+        staged = staging.con.execute("SELECT id, lon, lat, t, b, d, e, s, n, x FROM layer_typed ORDER BY id").fetchall()
+    with open_writer(fresh_pg) as staging:
+        meta, _ = staging.fetch("typed", "back")
+        back = staging.con.execute("SELECT id, lon, lat, t, b, d, e, s, n, x FROM back ORDER BY id").fetchall()
+        types = dict(staging.con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                         "WHERE table_name = 'back'").fetchall())
+    assert back == staged
+    assert [f.column for f in meta["fields"]] == ["t", "b", "d", "e", "s", "n", "x"]
+    assert (types["t"], types["b"], types["d"], types["n"], types["x"]) == \
+        ("TIMESTAMP", "BOOLEAN", "DATE", "BIGINT", "DOUBLE")

@@ -45,6 +45,19 @@ class Added:
     count: int  # rows added
     name_field: str | None  # the layer's, kept
     source: str
+    columns: dict  # the new file's column -> the layer's column (the same public name)
+    fields: list  # the layer's FieldInfos
+    time_name: str | None = None  # the layer's time field (public name), kept
+
+    def renamed(self, hints=None, time=None, ends=None):
+        """The layer's public names by column, and what the load would publish for the new
+        file alone (field hints, time column, end columns) in the layer's columns (the sql's)."""
+        names = {f.column: f.name for f in self.fields}
+        hints = {self.columns[c]: h for c, h in (hints or {}).items() if c in self.columns}
+        by_name = {f.name: f.column for f in self.fields}
+        time = by_name.get(self.time_name) if self.time_name else self.columns.get(time) if time else None
+        ends = [self.columns.get(c, c) for c in ends] if ends else None
+        return names, hints, time, ends
 
     def done(self, con) -> None:
         for table in (NEW, PRIOR):
@@ -93,7 +106,9 @@ def rows(staging, layer: str, body: str, numbered: bool, path: str, fmt: str,
     new_cols = ", ".join([ident, "lon", "lat"] + selects)
     sql = f"SELECT {old_cols} FROM {quote(table)} UNION ALL SELECT {new_cols} FROM {NEW}"
     sources = ", ".join(s for s in (source, path.rsplit("/", 1)[-1]) if s)
-    return Added(sql, count, meta.get("name_field"), sources[-SOURCES:])
+    time = meta.get("time")
+    return Added(sql, count, meta.get("name_field"), sources[-SOURCES:],
+                 {new_by_name[f.name]: f.column for f in fields}, fields, time.field if time else None)
 
 
 def _existing(staging, layer: str):

@@ -155,7 +155,8 @@ def _import(staging, columns, path, layer, mapping, skip_invalid, report, progre
     if report.rows == 0:
         raise IngestError(f"{path}: no data rows (only a header?)")
     report.duplicates = _duplicates(con, columns, report)
-    trip = None if mapping.lat or mapping.lon or _found(columns, LAT_NAMES) else trip_columns(columns)
+    trip = None if mapping.lat or mapping.lon or _found(columns, {}, LAT_NAMES) else \
+        trip_columns({c: c for c in columns})
     if trip:
         mapping = replace(mapping, lat=trip[0], lon=trip[1])
     lat = _column(columns, mapping.lat, LAT_NAMES, "latitude", "--lat")
@@ -195,8 +196,9 @@ def _import(staging, columns, path, layer, mapping, skip_invalid, report, progre
         _publish_points(staging, columns, layer, mapping, props, bad, path, report, append, ends)
 
 
-def _found(columns, candidates) -> bool:
-    return any(name in columns for name in candidates)
+def _found(columns, public, candidates) -> bool:
+    """Whether a column's name in the file (`public`: column -> name) is one of `candidates`, in any case."""
+    return any(public.get(c, c).lower() in candidates for c in columns)
 
 
 def _listed(places: list[str]) -> str:
@@ -207,13 +209,14 @@ def _listed(places: list[str]) -> str:
     return ", ".join(places)
 
 
-def _points_only(con, columns, path, skip_invalid, report) -> None:
+def _points_only(con, columns, path, skip_invalid, report, public=None) -> None:
     """A GeoJSON feature that is not a Point is named by its index in ``features`` (and
     its id); the load stops, or skips them with --skip-invalid."""
     bad = "geometry_type IS DISTINCT FROM 'Point'"
     report.not_points = con.execute(f"SELECT count(*) FROM raw WHERE {bad}").fetchone()[0]
     if report.not_points:
-        ids = "CAST(id AS VARCHAR)" if "id" in columns else "NULL"
+        ident = [c for c in columns if (public or {}).get(c, c) == "id"]  # the feature's id
+        ids = f"CAST({quote(ident[0])} AS VARCHAR)" if ident else "NULL"
         first = con.execute(f"SELECT _row, {ids}, geometry_type FROM raw WHERE {bad} "
                             f"ORDER BY _row LIMIT {SHOW_ROWS}").fetchall()
         named = "; ".join(f"feature {row}" + (f" (id {fid!r})" if fid is not None else "")
@@ -289,10 +292,12 @@ def _publish_points(staging, columns, layer, mapping, props, bad, path, report, 
             f"FROM raw JOIN coords ON raw._row = coords._row WHERE NOT ({bad})")
     added = appending.rows(staging, layer, body, numbered=not id_col, path=path, fmt=report.format) \
         if append else None
-    name_field = mapping.name or (added.name_field if added else None)
+    name_field, names = mapping.name, None
+    if added:  # the layer's columns (a file's own names may have other identifiers in another file)
+        names, _, _, ends = added.renamed(None, None, ends)
     info = staging.publish(layer, "points", added.sql if added else f"SELECT {body}",
-                           source=added.source if added else os.path.basename(path),
-                           name_field=name_field, ends=ends)
+                           source=added.source if added else os.path.basename(path), names=names,
+                           name_field=name_field or (added.name_field if added else None), ends=ends)
     if added:
         added.done(con)
         report.layers.append({"name": info.name, "kind": info.kind, "count": info.count, "added": added.count})

@@ -65,10 +65,15 @@ TRIP_PAIRS = (
 )
 
 
-def trip_columns(columns) -> tuple[str, str, str | None, str | None] | None:
-    """(start lat, start lon, end lat, end lon) columns of a trip file, found by name (any
-    case; the end pair None when the file has only the start), or None."""
-    lower = {str(c).lower(): c for c in columns}
+def trip_columns(public) -> tuple[str, str, str | None, str | None] | None:
+    """(start lat, start lon, end lat, end lon) columns of a trips file, found by their
+    names in the file (`public`: column -> name, or a list of names; any case); the end
+    pair None when the file has only the start. None: not a trips file."""
+    if not isinstance(public, dict):
+        public = {c: c for c in public}
+    lower = {}
+    for col, name in reversed(list(public.items())):
+        lower[str(name).lower()] = col
     for lat, lon, end_lat, end_lon in TRIP_PAIRS:
         if lat in lower and lon in lower:
             ends = (lower[end_lat], lower[end_lon]) if end_lat in lower and end_lon in lower else (None, None)

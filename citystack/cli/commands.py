@@ -97,13 +97,14 @@ def init(db, sample, seed, force):
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--layer", required=True, help="Name of the layer to create or replace.")
 @click.option("--preset", type=click.Choice(["airbnb", "foursquare"]), help="Column mapping of a known source.")
 @click.option("--lat", help="Latitude column (found by name if not given).")
 @click.option("--lon", help="Longitude column (found by name if not given).")
 @click.option("--id", "id_", help="Unique id column.")
-@click.option("--name", help="Name column (shown on hover).")
+@click.option("--name", help="Name field: names a feature in tooltips (found by name if not given: "
+                               "name, title, common_name, description, address ...).")
 @click.option("--price", help="Price column (text like $1,234.00 is parsed).")
 @click.option("--time", help="Timestamp column: the layer's time field (default: the one timestamp column "
                               "found); check-ins: their time.")
@@ -113,20 +114,26 @@ def init(db, sample, seed, force):
 @click.option("--type", "types", multiple=True, metavar="COL=TYPE",
               help="A column's type, overruling detection (repeatable): text, number, integer, bool, time, "
                    "date, unix_s or unix_ms (Unix seconds or milliseconds). COL is the file's name.")
-@click.option("--skip-invalid", is_flag=True, help="Load the rows with valid coordinates and report the rest.")
+@click.option("--skip-invalid", is_flag=True, help="Load the rows with valid coordinates (and, in GeoJSON, the "
+                                                   "Point features) and report the rest.")
+@click.option("--append", is_flag=True, help="Add the rows of FILE... to layer LAYER (made by the first file "
+                                             "if it does not exist), all or none; they must have its fields "
+                                             "and types. Row-numbered ids continue after the layer's highest.")
 @click.option("--replace", is_flag=True, help="Replace layers of another pair too: a check-in layer's places "
                                                "layer, or a layer of its own named LAYER_places.")
 @db_option
-def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, category, types, skip_invalid,
-         replace, db):
-    """Import a CSV, GeoJSON or Parquet file as a layer.
+def load(files, layer, preset, lat, lon, id_, name, price, time, user, place, category, types, skip_invalid,
+         append, replace, db):
+    """Import a CSV, GeoJSON or Parquet file as a layer (several, with --append).
 
     A check-in file (with --user and --place, or --preset foursquare) becomes
     two layers: LAYER (the check-ins) and LAYER_places. A layer of the same
     name is replaced (the report says so); one that belongs to another
-    check-in layer's pair only with --replace.
+    check-in layer's pair only with --replace. A trips file (start_lat,
+    start_lng, end_lat, end_lng ...) loads as points at the starts.
     """
-    from ..ingest import IngestError, Mapping, load_file
+    from ..ingest import IngestError, Mapping
+    from ..ingest.load import load_files
     from ..ingest.presets import PRESETS
     from ..ingest.types import TypeSpecError, parse_types
     from ..stores.base import StoreError
@@ -140,18 +147,22 @@ def load(file, layer, preset, lat, lon, id_, name, price, time, user, place, cat
         lat=lat, lon=lon, id=id_, name=name, price=price, time=time, user=user, place=place, category=category)
     if bool(mapping.user) != bool(mapping.place):
         raise CliError("check-ins need both --user and --place")
+    label = os.path.basename(files[0]) + (f" and {len(files) - 1} more" if len(files) > 1 else "")
     try:
-        with Bar(f"loading {os.path.basename(file)}") as bar:
-            report = load_file(conf.db, file, layer, mapping, skip_invalid, bar, replace=replace, types=given)
+        with Bar(f"loading {label}") as bar:
+            reports = load_files(conf.db, list(files), layer, mapping, skip_invalid, bar, replace=replace,
+                                 append=append, types=given)
     except (IngestError, StoreError) as exc:
         raise CliError(f"{exc}\nnothing was changed in {conf.db}") from None
-    click.echo(f"read {report.rows} rows from {file} ({report.format})")
-    for item in report.layers:
-        extra = f", {item['users']} users" if "users" in item else ""
-        click.echo(f"  layer {item['name']}: {item['count']} {item['kind']}{extra}")
-    _print_fields(report)
-    for note in report.names + report.notes:
-        click.echo(f"  note: {note}")
+    for report in reports:
+        click.echo(f"read {report.rows} rows from {report.file} ({report.format})")
+        for item in report.layers:
+            extra = f", {item['users']} users" if "users" in item else ""
+            added = f" ({item['added']} added)" if "added" in item else ""
+            click.echo(f"  layer {item['name']}: {item['count']} {item['kind']}{added}{extra}")
+        _print_fields(report)
+        for note in report.names + report.notes:
+            click.echo(f"  note: {note}")
 
 
 def _print_fields(report) -> None:
@@ -188,8 +199,9 @@ def layers(db, as_json):
         click.echo(f"{info.name}  ({info.kind}, {info.count} rows, extent {extent})")
         for f in info.fields:
             detail = (f"{f.min:g} .. {f.max:g}" if f.type == "number" and f.min is not None else
-                      ", ".join(str(v) for v, _ in (f.top or [])[:3]))
-            click.echo(f"    {f.name:<32} {f.type:<7} {detail}")
+                      f"{f.min} .. {f.max}" if f.min is not None else
+                      ", ".join(one_line(v) for v, _ in (f.top or [])[:3]))
+            click.echo(f"    {one_line(f.name, 32):<32} {f.type:<7} {detail}")
 
 
 @main.command()
@@ -293,6 +305,15 @@ def analyze(ctx, name, layer, bbox, days, hours, start, end, where, out, db):
 
     run_analysis(ctx, settings(db=db), name, layer, bbox, days, hours, out, Bar, CliError,
                  start=start, end=end, where=where)
+
+
+SHOWN = 60  # characters of a value `layers` shows
+
+
+def one_line(value, width: int = SHOWN) -> str:
+    """A value on one line: line breaks and tabs as spaces, cut with an ellipsis after `width` characters."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
 
 
 def _store(db):

@@ -39,16 +39,10 @@ class Mapping:
         return replace(self, **{k: v for k, v in flags.items() if v})
 
 
-AIRBNB = Mapping(
-    lat="latitude", lon="longitude", id="id", name="name", price="price",
-    keep=("name", "host_id", "host_name", "neighbourhood_group", "neighbourhood", "room_type",
-          "property_type", "accommodates", "bedrooms", "beds", "price", "minimum_nights",
-          "number_of_reviews", "last_review", "reviews_per_month", "review_scores_rating",
-          "calculated_host_listings_count", "availability_365"),
-    # Inside Airbnb's detailed listings.csv names the 2019 summary columns differently.
-    rename={"neighbourhood_cleansed": "neighbourhood",
-            "neighbourhood_group_cleansed": "neighbourhood_group"},
-)
+# Inside Airbnb, both formats: the 2019 summary (AB_NYC_2019.csv, 16 columns) and the detailed
+# listings.csv (about 75). Every column is kept, under its own name; the preset only names the
+# key ones (the detailed file's neighbourhood is `neighbourhood_cleansed`, its host `host_name`).
+AIRBNB = Mapping(lat="latitude", lon="longitude", id="id", name="name", price="price")
 
 FOURSQUARE = Mapping(
     lat="lat", lon="lon", user="label", place="poi", day="day", hour="hour", category="category",
@@ -56,3 +50,32 @@ FOURSQUARE = Mapping(
 )
 
 PRESETS = {"airbnb": AIRBNB, "foursquare": FOURSQUARE}
+
+# Trips (bike share, taxis): a start and an end position. The layer's points are the starts;
+# the end position stays as two fields. (start latitude, start longitude, end latitude, end longitude)
+TRIP_PAIRS = (
+    ("start_lat", "start_lng", "end_lat", "end_lng"),
+    ("start_lat", "start_lon", "end_lat", "end_lon"),
+    ("start_latitude", "start_longitude", "end_latitude", "end_longitude"),
+    ("start_station_latitude", "start_station_longitude", "end_station_latitude", "end_station_longitude"),
+    ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude"),
+    ("pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon"),
+    ("from_lat", "from_lon", "to_lat", "to_lon"),
+    ("origin_lat", "origin_lon", "destination_lat", "destination_lon"),
+)
+
+
+def trip_columns(public) -> tuple[str, str, str | None, str | None] | None:
+    """(start lat, start lon, end lat, end lon) columns of a trips file, found by their
+    names in the file (`public`: column -> name, or a list of names; any case); the end
+    pair None when the file has only the start. None: not a trips file."""
+    if not isinstance(public, dict):
+        public = {c: c for c in public}
+    lower = {}
+    for col, name in reversed(list(public.items())):
+        lower[str(name).lower()] = col
+    for lat, lon, end_lat, end_lon in TRIP_PAIRS:
+        if lat in lower and lon in lower:
+            ends = (lower[end_lat], lower[end_lon]) if end_lat in lower and end_lon in lower else (None, None)
+            return (lower[lat], lower[lon], *ends)
+    return None

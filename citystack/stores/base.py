@@ -133,6 +133,7 @@ class LayerInfo:
     name_field: str | None = None  # the field that names a feature (tooltips, labels)
     colour_field: str | None = None  # the field to colour by at first (never an id or a coordinate)
     big_ids: bool = False  # feature ids beyond 2^53 (or not integers): sent as text in JSON
+    ends: list[str] | None = None  # a trips layer: its end position's fields [lon, lat] (points: the starts)
 
     def field(self, name: str) -> FieldInfo:
         for f in self.fields:
@@ -172,6 +173,7 @@ class LayerInfo:
             "name_field": self.name_field,
             "colour_field": self.colour_field,
             "big_ids": self.big_ids,
+            "ends": self.ends,
         }
         if self.places:
             out["places"] = self.places
@@ -179,10 +181,10 @@ class LayerInfo:
 
 
 def layer_meta(fields: list[FieldInfo], time: TimeSummary | None = None, name_field: str | None = None,
-               colour_field: str | None = None, big_ids: bool = False) -> dict:
+               colour_field: str | None = None, big_ids: bool = False, ends: list[str] | None = None) -> dict:
     """What the metadata table's ``fields`` column holds for a layer (as JSON)."""
     return {"fields": [f.meta() for f in fields], "time": time.as_json() if time else None,
-            "name_field": name_field, "colour_field": colour_field, "big_ids": big_ids}
+            "name_field": name_field, "colour_field": colour_field, "big_ids": big_ids, "ends": ends}
 
 
 def read_layer_meta(meta) -> dict:
@@ -193,7 +195,7 @@ def read_layer_meta(meta) -> dict:
     return {"fields": [FieldInfo(**f) for f in meta.get("fields", [])],
             "time": TimeSummary(**time) if time else None,
             "name_field": meta.get("name_field"), "colour_field": meta.get("colour_field"),
-            "big_ids": bool(meta.get("big_ids"))}
+            "big_ids": bool(meta.get("big_ids")), "ends": meta.get("ends")}
 
 
 FILTER_OPS = ("in", "not_in", "min", "max")

@@ -24,10 +24,11 @@ import threading
 from typing import Callable, Iterator
 
 import duckdb
+import orjson
 import psycopg
 
 from ..events.pgnotify import VERSION_CHANNEL, _first_line
-from .base import StoreError, StoreUnavailable, quote, table_name
+from .base import StoreError, StoreUnavailable, quote, read_layer_meta, table_name
 from .postgis import CONNECT, LAYER_COLUMNS
 from .staging import META_DDL, Staging, prior_layers, staged_layers
 
@@ -49,6 +50,12 @@ INSERT INTO citystack_meta (id, version) VALUES (true, 0) ON CONFLICT DO NOTHING
 """
 WRITE_LOCK = 0x63697479  # session advisory lock key: one write at a time
 CHUNK = 1 << 20
+# PostgreSQL's types back to DuckDB's, for a layer read back (appends). numeric held
+# unsigned and huge integers and decimals; they come back as doubles.
+DUCKDB_TYPES = {"boolean": "BOOLEAN", "smallint": "SMALLINT", "integer": "INTEGER", "bigint": "BIGINT",
+                "numeric": "DOUBLE", "real": "FLOAT", "double precision": "DOUBLE", "date": "DATE",
+                "time without time zone": "TIME", "timestamp without time zone": "TIMESTAMP",
+                "timestamp with time zone": "TIMESTAMPTZ", "text": "VARCHAR"}
 
 
 @contextlib.contextmanager
@@ -67,7 +74,9 @@ def write_database(url: str) -> Iterator[Staging]:
         con = duckdb.connect(":memory:")
         try:
             con.execute(META_DDL)
-            yield Staging(con, existing)
+            staging = Staging(con, existing)
+            staging.fetch = lambda layer, into: fetch_layer(pg, con, layer, into)
+            yield staging
             with _pg_errors():
                 _publish(pg, con, staged_layers(con))
         finally:
@@ -150,6 +159,59 @@ def stream_csv(con, select_sql: str, write: Callable[[bytes], object]) -> None:
         producer.join()
     if failed:
         raise StoreError(f"could not export a layer to PostgreSQL: {_first_line(failed[0])}")
+
+
+def fetch_layer(pg: psycopg.Connection, con, layer: str, into: str) -> tuple[dict, str]:
+    """Copy a PostGIS layer's rows (id, lon, lat and its fields) into DuckDB table `into`,
+    as CSV through a pipe (PostgreSQL's COPY writes, DuckDB reads the other end in a
+    thread); return the layer's metadata (read_layer_meta) and source."""
+    table = table_name(layer)
+    with _pg_errors():
+        found = pg.execute("SELECT fields, source FROM citystack_layers WHERE name = %s", [layer]).fetchone()
+        if found is None:
+            raise StoreError(f"layer {layer!r} is not in the database")
+        meta = read_layer_meta(orjson.loads(found[0]))
+        pg_types = dict(pg.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                   "WHERE table_schema = current_schema() AND table_name = %s", [table]).fetchall())
+    wanted = ["id", "lon", "lat"] + [f.column for f in meta["fields"]]
+    missing = [c for c in wanted if c not in pg_types]
+    if missing:
+        raise StoreError(f"layer {layer!r}: its table has no column {', '.join(missing)}")
+    spec = "{" + ", ".join(f"{_sql_text(c)}: {_sql_text(DUCKDB_TYPES.get(pg_types[c], 'VARCHAR'))}"
+                           for c in wanted) + "}"
+    read_fd, write_fd = os.pipe()
+    failed: list[BaseException] = []
+
+    def consume():
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(into)} AS SELECT * FROM read_csv("
+                        f"'/dev/fd/{read_fd}', columns = {spec}, header = false, auto_detect = false, "
+                        "quote = '\"', escape = '\"', allow_quoted_nulls = false)")
+        except BaseException as exc:  # noqa: BLE001 - handed to the writing thread
+            failed.append(exc)
+        finally:
+            os.close(read_fd)
+
+    consumer = threading.Thread(target=consume, name="citystack-fetch", daemon=True)
+    consumer.start()
+    try:
+        with open(write_fd, "wb", buffering=0) as pipe, _pg_errors():
+            cols = ", ".join(quote(c) for c in wanted)
+            with pg.cursor().copy(f"COPY (SELECT {cols} FROM {quote(table)} ORDER BY _ord) TO STDOUT "
+                                  "(FORMAT csv)") as copy:
+                for chunk in copy:
+                    pipe.write(chunk)
+    except BrokenPipeError:
+        pass  # the reader stopped: its error says why
+    finally:
+        consumer.join()
+    if failed:
+        raise StoreError(f"could not read layer {layer!r} back from PostgreSQL: {_first_line(failed[0])}")
+    return meta, found[1]
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _swap(pg: psycopg.Connection, row: tuple, base: int) -> None:

@@ -40,6 +40,7 @@ import orjson
 
 from .base import (BOOL, CATEGORY_LIMIT, DATE, NUMERIC, TEXT, TIME, FieldInfo, LayerInfo, StoreError,
                    TimeSummary, layer_meta, quote, table_name)
+from .defaults import choose_colour, choose_name
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL")
@@ -78,6 +79,11 @@ class Staging:
     """One write's workspace: ``con`` (DuckDB), ``existing`` (name -> :class:`Prior`)
     and :meth:`publish`. Nothing reaches the database before the write ends well."""
 
+    # fetch(layer, table): copy an existing layer's rows (id, lon, lat, fields) into `table`
+    # of ``con`` and return its metadata (read_layer_meta); set by a writer whose layers
+    # live elsewhere (PostGIS). None: they are in ``con`` already (DuckDB).
+    fetch = None
+
     def __init__(self, con, existing: dict[str, Prior]):
         self.con = con
         self.existing = existing
@@ -90,13 +96,14 @@ class Staging:
 def publish_layer(con, name: str, kind: str, select_sql: str, params: Sequence = (),
                   source: str = "", places: str | None = None, names: dict[str, str] | None = None,
                   hints: dict[str, dict] | None = None, time: str | None = None, big_ids: bool | None = None,
-                  name_field: str | None = None, colour_field: str | None = None) -> LayerInfo:
+                  name_field: str | None = None, ends: list[str] | None = None) -> LayerInfo:
     """Create (or replace) a layer from a query with columns id, lon, lat, props.
     `names`: a column's public name (the file's), where it differs from the column's;
     `hints`: column -> FieldInfo attributes known from the file (``unit``, ``id``);
     `time`: the column of the time field (a points layer gets ``_dow`` and ``_hour``);
     `big_ids`: ids to be sent as text (None: when they are not integers within 2^53);
-    `name_field`, `colour_field`: public names, kept with the layer."""
+    `name_field`: the field naming a feature (found by name if not given, stores/defaults.py);
+    `ends`: a trips layer's end position fields [lon, lat] (columns)."""
     names = names or {}
     table = table_name(name)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS {select_sql}", list(params))
@@ -116,8 +123,11 @@ def publish_layer(con, name: str, kind: str, select_sql: str, params: Sequence =
     if big_ids is None:
         big_ids = _big_ids(con, table)
     summary = time_summary(con, table, kind, time, names)
+    name_field = choose_name(fields, name_field)
+    colour_field = choose_colour(fields, name_field)
+    ends = [names.get(c, c) for c in ends] if ends else None
     version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM _layers").fetchone()[0]
-    meta = layer_meta(fields, summary, name_field, colour_field, big_ids)
+    meta = layer_meta(fields, summary, name_field, colour_field, big_ids, ends)
     con.execute("DELETE FROM _layers WHERE name = ?", [name])
     con.execute("INSERT INTO _layers (name, kind, count, minlon, minlat, maxlon, maxlat, fields, version, "
                 "source, places, loaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,7 +135,7 @@ def publish_layer(con, name: str, kind: str, select_sql: str, params: Sequence =
                  source, places, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)])
     return LayerInfo(name=name, kind=kind, count=n, extent=[x0, y0, x1, y1], fields=fields,
                      version=version, source=source, places=places, time=summary, name_field=name_field,
-                     colour_field=colour_field, big_ids=big_ids)
+                     colour_field=colour_field, big_ids=big_ids, ends=ends)
 
 
 def _big_ids(con, table: str) -> bool:

@@ -59,11 +59,13 @@ def view(args, layer: LayerInfo, reserved: set[str]) -> View:
             raise BadParam(key, f"unknown parameter or field {key!r} for layer {layer.name!r} "
                                 f"(fields: {', '.join(sorted(names))})")
         info = layer.field(field)
+        if op == "in":  # FIELD=a&FIELD=b: either (F12's stopgap until H2's params land)
+            raws = [r for r in args.getlist(key) if r != ""] or [""]
+            parse = checks.number if info.type == NUMERIC else checks.text
+            v.filters.append(Filter(field, op, tuple(parse(r, key) for r in raws)))
+            continue
         raw = checks.single(args, key)
-        value = checks.text(raw, key)
-        if op != "in" or info.type == NUMERIC:
-            if info.type != NUMERIC:
-                raise BadParam(key, f"field {field!r} is text; {op} filters need a numeric field")
-            value = checks.number(raw, key)
-        v.filters.append(Filter(field, op, (value,) if op == "in" else value))
+        if info.type != NUMERIC:
+            raise BadParam(key, f"field {field!r} is text; {op} filters need a numeric field")
+        v.filters.append(Filter(field, op, checks.number(raw, key)))
     return v

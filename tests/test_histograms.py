@@ -89,13 +89,30 @@ def generated(tmp_path_factory):
     return path, write_generated(path)
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgis"])
-def hist_db(request, generated, tmp_path_factory):
+@pytest.fixture(scope="module")
+def duck_file(generated, tmp_path_factory):
+    return build(tmp_path_factory.mktemp("histdb") / "hist.duckdb", generated)
+
+
+# DuckDB twice: charts counted in SQL, and from the columns held in memory (stores/chartindex.py).
+@pytest.fixture(scope="module", params=["duckdb", "duckdb-memory", "postgis"])
+def hist_db(request, generated):
     """The generated layer (and, when ../shared/data is there, nyc and divvy) in each store."""
-    if request.param == "duckdb":
-        db = tmp_path_factory.mktemp("histdb") / "hist.duckdb"
-    else:
-        db = create_pg_database(request.getfixturevalue("pg_cluster"), "f12hist")
+    if request.param.startswith("duckdb"):
+        return Database(request.getfixturevalue("duck_file"), request.param == "duckdb-memory")
+    return Database(build(create_pg_database(request.getfixturevalue("pg_cluster"), "f12hist"), generated))
+
+
+class Database(str):
+    """A database (path or URL), and whether its store keeps layers in memory."""
+
+    def __new__(cls, db, memory: bool = False):
+        out = super().__new__(cls, str(db))
+        out.memory = memory
+        return out
+
+
+def build(db, generated):
     timelayer.publish(db, "gen", generated[0], "x", "y",
                       {"price": "number", "rooms": "integer", "kind": "category", "ok": "bool", "seen": "time"},
                       time="seen", id_column="id")
@@ -108,9 +125,10 @@ def hist_db(request, generated, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hist_store(hist_db):
+    from citystack.settings import Settings
     from citystack.stores import open_store
 
-    store = open_store(str(hist_db))
+    store = open_store(str(hist_db), Settings(memory_index_rows=10_000_000 if hist_db.memory else 0))
     yield store
     store.close()
 

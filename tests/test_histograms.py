@@ -64,24 +64,6 @@ def create_pg_database(cluster, name: str) -> str:
     return url
 
 
-def load_divvy(db) -> None:
-    """The Divvy trips with started_at as the time field: through the CLI when it loads
-    time fields (issue 9), else built to the same shape (tests/timelayer.py)."""
-    from citystack.stores import open_store
-
-    proc = citystack("load", DIVVY, "--layer", "divvy", "--time", "started_at", "--db", db, check=False)
-    if proc.returncode == 0:
-        store = open_store(str(db))
-        try:
-            if store.layer("divvy").time_field is not None:
-                return
-        finally:
-            store.close()
-    timelayer.publish(db, "divvy", DIVVY, "start_lng", "start_lat",
-                      {"rideable_type": "category", "started_at": "time", "member_casual": "category"},
-                      time="started_at")
-
-
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hist")
@@ -119,7 +101,7 @@ def build(db, generated):
     if AIRBNB.exists():
         citystack("load", AIRBNB, "--layer", "nyc", "--preset", "airbnb", "--db", db)
     if DIVVY.exists():
-        load_divvy(db)
+        timelayer.load_divvy(db, DIVVY, citystack)
     return db
 
 

@@ -37,7 +37,7 @@ class ChartIndex:
         self._run = run
         self._table = quote(table_name(info.name))
         self._cols: dict[tuple, object] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a column may be made of another (bins of the numbers)
 
     # -- columns ---------------------------------------------------------------
 

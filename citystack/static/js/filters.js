@@ -11,6 +11,7 @@
 
 import {BarChart, CategoryList} from './charts.js';
 import {el, input, option} from './dom.js';
+import {saveResult} from './download.js';
 import {filterParams} from './filterstate.js';
 import {getJSON, isAbort, url} from './http.js';
 import {Playback} from './playback.js';
@@ -92,14 +93,21 @@ export class FilterPanel {
       stop: (mode) => this._playStop(mode),
     });
     this.downloads = el('p', 'downloads');
+    this.downloads.append(el('span', 'downloads-title', 'Download:'));
     for (const fmt of ['csv', 'geojson']) {
-      const a = el('a', 'button', 'Points as ' + fmt.toUpperCase());
+      const a = el('a', 'button', 'Points (' + (fmt === 'csv' ? 'CSV' : 'GeoJSON') + ')');
       a.id = 'export-' + fmt;
       a.href = '#';
       a.setAttribute('download', '');
       a.addEventListener('click', () => { a.href = this.exportUrl(fmt); });
       this.downloads.append(a);
     }
+    this.resultButton = el('button', 'button', 'Analysis result');
+    this.resultButton.type = 'button';
+    this.resultButton.id = 'export-result';
+    this.resultButton.disabled = true;
+    this.resultButton.addEventListener('click', () => { if (this.result) saveResult(this.result); });
+    this.downloads.append(this.resultButton);
     const bar = el('div', 'filters-bar');
     bar.append(this.add, scope, this.clearAll);
     this.root = el('section', 'section filters');
@@ -261,6 +269,12 @@ export class FilterPanel {
     if (final) this.onChange();
     else this.notifyMap();
     this.fetchSoon();
+  }
+
+  // The last analysis result, for its download (JSON, or GeoJSON when it is made of places).
+  setResult(result) {
+    this.result = result;
+    this.resultButton.disabled = !result;
   }
 
   // ---- the charts' counts ----

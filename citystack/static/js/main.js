@@ -175,6 +175,7 @@ async function runAnalysis() {
     result.analysis = result.analysis || analysis.name;
     analyses.showResult(result, overlays.show(result));
     hooks.lastResult = result;
+    filters.setResult(result);
   });
   if (!analysisTask.running) analyses.setBusy(false);
 }
@@ -183,6 +184,7 @@ function clearAnalysis() {
   analysisTask.abort();
   if (overlays) overlays.clear();
   analyses.setCleared();
+  filters.setResult(null);
 }
 
 // ---- start ----

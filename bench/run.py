@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # pgc
 import analysis  # noqa: E402
 import city  # noqa: E402
 import common  # noqa: E402
+import brush  # noqa: E402
 import histograms  # noqa: E402
 import pgcluster  # noqa: E402
 import reload  # noqa: E402
@@ -255,7 +256,8 @@ def interpolate(r: Report):
 def only(names: list[str]) -> int:
     """`python bench/run.py --only histograms`: run those steps and merge their rows into
     the existing bench/RESULTS.md (the other rows stay as the last full run left them)."""
-    steps = {"histograms": ("Linked-chart histograms, 1,000,000 points", "≤ 50 ms", histograms.step)}
+    steps = {"histograms": ("Linked-chart histograms, 1,000,000 points", "≤ 50 ms", histograms.step),
+             "brush": ("Brush move to map redrawn, 1,000,000 points, headless Chromium", "-", brush.step)}
     OUT.mkdir(parents=True, exist_ok=True)
     r = Report({**common.machine(), "load_start": os.getloadavg()[0]})
     for name in names:
@@ -283,6 +285,7 @@ def main() -> int:
         r.step("Heat map (1M points; vs 2015 at 10k)", "≤ 200 ms; ≥ 100x", heatmap)
         r.step("Network, whole Foursquare file, HTTP", "≤ 2 s", network)
         r.step("Linked-chart histograms, 1,000,000 points", "≤ 50 ms", histograms.step)
+        r.step("Brush move to map redrawn, 1,000,000 points, headless Chromium", "-", brush.step)
         r.step("Interpolate (svr), 10,000 points, HTTP event stream", "≤ 10 s", interpolate)
         r.step("Worker memory over 10 reloads of a 1,000,000-point layer", "within 10%", reload.step)
     except TimeUp as exc:

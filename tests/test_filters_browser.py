@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
 from collections import Counter
 
 import numpy as np
 import pytest
+import requests
 
 import timelayer
 from conftest import AIRBNB, SHARED, Server, citystack
@@ -128,6 +130,12 @@ def test_brush_and_ticks_give_the_map_the_filtered_points(web):
     assert int(page.evaluate("document.body.dataset.total")) == len(keep)
     assert int(page.evaluate("document.body.dataset.points")) == len(keep)
     assert int(panel(page)["total"]) == len(keep)
+
+    # the page's export link gives the same points
+    export = requests.get(web.server.url + page.evaluate("citystack.filters.exportUrl('csv')"), timeout=60)
+    assert export.status_code == 200
+    got = list(csv.DictReader(io.StringIO(export.text)))
+    assert sorted(int(r["id"]) for r in got) == sorted(int(r["id"]) for r in keep)
 
     # linked: the price chart counts the view's listings of the two groups, whatever the price
     groups = [r for r in inside if r["neighbourhood_group"] in ("Manhattan", "Brooklyn")]

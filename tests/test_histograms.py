@@ -209,6 +209,21 @@ def test_each_chart_counts_the_points_passing_every_other_filter(hist_store, gen
     assert dates["counts"] == [ref.get(d, 0) for d in dates["dates"]]
 
 
+def test_a_fresh_store_answers_every_chart_kind_first(hist_db, generated):
+    """Each chart kind as the first request of a store (columns made of other columns)."""
+    from citystack.settings import Settings
+    from citystack.stores import open_store
+
+    _, rows = generated
+    for spec in (["price"], ["rooms"], ["seen:dates"], ["kind"], ["ok"]):
+        store = open_store(str(hist_db), Settings(memory_index_rows=10_000_000 if hist_db.memory else 0))
+        try:
+            chart = store.histograms("gen", View(), spec)["fields"][0]
+        finally:
+            store.close()
+        assert chart["total"] == len(rows)
+
+
 def test_top_values_and_other(hist_store, generated):
     _, rows = generated
     from citystack.stores.histograms import Chart

@@ -271,6 +271,14 @@ export class FilterPanel {
     this.fetchSoon();
   }
 
+  // Move a chart's brush to bars [from, to) as a user would (tests, bench/brush.py).
+  brush(field, part, from, to) {
+    const card = this.cards.get(field);
+    const chart = card && card.charts.get(part);
+    if (!chart || !chart.chart) throw new Error('no ' + part + ' chart of ' + field);
+    chart.brushTo(from === null ? null : [from, to]);
+  }
+
   // The last analysis result, for its download (JSON, or GeoJSON when it is made of places).
   setResult(result) {
     this.result = result;

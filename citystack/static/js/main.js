@@ -139,6 +139,7 @@ function drawLegend(field) {
 }
 
 points.on('drawn', (e) => {
+  document.body.dataset.drawnAt = String(performance.now());
   document.body.dataset.points = e.count;
   document.body.dataset.mode = e.mode;
   if (e.mode === 'points') menu.setCount(e.count);

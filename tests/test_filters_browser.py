@@ -14,6 +14,7 @@ import datetime
 import io
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,17 @@ def test_brush_and_ticks_give_the_map_the_filtered_points(web):
     assert export.status_code == 200
     got = list(csv.DictReader(io.StringIO(export.text)))
     assert sorted(int(r["id"]) for r in got) == sorted(int(r["id"]) for r in keep)
+
+    with page.expect_download() as png:
+        page.click("#export-png")
+    data = Path(png.value.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == tuple(page.evaluate("[document.getElementById('map').clientWidth, "
+                                                  "document.getElementById('map').clientHeight]"))
+    with page.expect_download() as points_csv:
+        page.click("#export-csv")
+    assert len(list(csv.DictReader(open(points_csv.value.path(), newline="")))) == len(keep)
 
     # linked: the price chart counts the view's listings of the two groups, whatever the price
     groups = [r for r in inside if r["neighbourhood_group"] in ("Manhattan", "Brooklyn")]

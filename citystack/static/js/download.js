@@ -1,8 +1,9 @@
 // Files the page makes itself: an analysis result as JSON, or as GeoJSON when it is
 // made of places (clusters: the points with their cluster; network: nodes and edges).
 
+// Save text (or a Blob) as a file.
 export function saveBlob(filename, text, type) {
-  const url = URL.createObjectURL(new Blob([text], {type}));
+  const url = URL.createObjectURL(text instanceof Blob ? text : new Blob([text], {type}));
   const a = Object.assign(document.createElement('a'), {href: url, download: filename});
   document.body.append(a);
   a.click();

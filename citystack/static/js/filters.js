@@ -11,10 +11,11 @@
 
 import {BarChart, CategoryList} from './charts.js';
 import {el, input, option} from './dom.js';
-import {saveResult} from './download.js';
+import {saveBlob, saveResult} from './download.js';
 import {filterParams} from './filterstate.js';
 import {getJSON, isAbort, url} from './http.js';
 import {Playback} from './playback.js';
+import {mapPNG} from './snapshot.js';
 
 const THROTTLE = 120; // ms between chart requests, and between map updates, while a brush moves
 const BINS = 40;
@@ -107,7 +108,14 @@ export class FilterPanel {
     this.resultButton.id = 'export-result';
     this.resultButton.disabled = true;
     this.resultButton.addEventListener('click', () => { if (this.result) saveResult(this.result); });
-    this.downloads.append(this.resultButton);
+    this.pngButton = el('button', 'button', 'Map (PNG)');
+    this.pngButton.type = 'button';
+    this.pngButton.id = 'export-png';
+    this.pngButton.addEventListener('click', async () => {
+      const blob = await mapPNG(document.getElementById('map'), [...document.querySelectorAll('.legends .legend')].reverse());
+      saveBlob((this.layer ? this.layer.name : 'map') + '.png', blob, 'image/png');
+    });
+    this.downloads.append(this.resultButton, this.pngButton);
     const bar = el('div', 'filters-bar');
     bar.append(this.add, scope, this.clearAll);
     this.root = el('section', 'section filters');

@@ -67,6 +67,33 @@ class Report:
             self.row(name, target, "not measured", None, f"{type(exc).__name__}: {str(exc)[:400]}")
             return None
 
+    def merge_into(self, path: Path, command: str):
+        """Put this run's rows into an existing RESULTS.md: a row of the same figure is
+        replaced, a new one goes at the end of the first table; the rest stays as it was."""
+        lines = path.read_text().split("\n")
+        head = lines.index("| figure | target | measured | result |")
+        end = head + 2
+        while end < len(lines) and lines[end].startswith("|"):
+            end += 1
+        rows = lines[head + 2:end]
+        for r in self.rows:
+            result = {True: "pass", False: "**FAIL**", None: "n/a"}[r.ok]
+            measured = r.measured + (f" ({r.note})" if r.note else "")
+            text = f"| {r.figure} | {r.target} | {_cell(measured)} | {result} |"
+            same = [k for k, old in enumerate(rows) if old.startswith(f"| {r.figure} |")]
+            if same:
+                rows[same[0]] = text
+            else:
+                rows.append(text)
+        note = f"- `{command}` ({self.machine.get('date', '')}) measured: " + "; ".join(r.figure for r in self.rows)
+        lines = lines[:head + 2] + rows + lines[end:]
+        if "## Notes" not in lines:
+            lines += ["## Notes", ""]
+        lines = [x for x in lines if not x.startswith(f"- `{command}` (")]
+        at = lines.index("## Notes") + 2
+        lines.insert(at, note)
+        path.write_text("\n".join(lines))
+
     def write(self, path: Path, command: str, elapsed_s: float, raw: Path):
         m = self.machine
         lines = [

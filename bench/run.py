@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # pgc
 import analysis  # noqa: E402
 import city  # noqa: E402
 import common  # noqa: E402
+import brush  # noqa: E402
 import filters  # noqa: E402
+import histograms  # noqa: E402
 import pgcluster  # noqa: E402
 import reload  # noqa: E402
 import web  # noqa: E402
@@ -252,7 +254,22 @@ def interpolate(r: Report):
                     for w, x in zip(wins, runs)))
 
 
+def only(names: list[str]) -> int:
+    """`python bench/run.py --only histograms`: run those steps and merge their rows into
+    the existing bench/RESULTS.md (the other rows stay as the last full run left them)."""
+    steps = {"histograms": ("Linked-chart histograms, 1,000,000 points", "≤ 50 ms", histograms.step),
+             "brush": ("Brush move to map redrawn, 1,000,000 points, headless Chromium", "-", brush.step)}
+    OUT.mkdir(parents=True, exist_ok=True)
+    r = Report({**common.machine(), "load_start": os.getloadavg()[0]})
+    for name in names:
+        r.step(*steps[name])
+    r.merge_into(ROOT / "bench" / "RESULTS.md", f"python bench/run.py --only {' '.join(names)}")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--only"]:
+        return only(sys.argv[2:])
     started = time.monotonic()
     OUT.mkdir(parents=True, exist_ok=True)
     for old_log in OUT.glob("server-*.log"):  # the last run's servers
@@ -270,6 +287,8 @@ def main() -> int:
                lambda rep: filters.step(rep, big_csv()))
         r.step("Heat map (1M points; vs 2015 at 10k)", "≤ 200 ms; ≥ 100x", heatmap)
         r.step("Network, whole Foursquare file, HTTP", "≤ 2 s", network)
+        r.step("Linked-chart histograms, 1,000,000 points", "≤ 50 ms", histograms.step)
+        r.step("Brush move to map redrawn, 1,000,000 points, headless Chromium", "-", brush.step)
         r.step("Interpolate (svr), 10,000 points, HTTP event stream", "≤ 10 s", interpolate)
         r.step("Worker memory over 10 reloads of a 1,000,000-point layer", "within 10%", reload.step)
     except TimeUp as exc:

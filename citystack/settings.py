@@ -48,6 +48,11 @@ class Settings:
     default_limit: int = 10_000
     max_limit: int = 50_000
     bins_threshold: int = 20_000
+    # Export (GET /api/layers/{layer}/export): most rows one export may hold (a view
+    # with more is a 400 naming this limit, before anything is sent), rows per page
+    # read from the store while streaming.
+    export_max_rows: int = 1_000_000
+    export_page_rows: int = 20_000
     # DuckDB layers of up to this many points are also held in memory, in each
     # server process (about 40 bytes a point, plus the columns asked for), and
     # small bbox views are answered from there; 0 turns it off.

@@ -35,7 +35,7 @@ DATA_DEPENDENT = {
     "bbox",  # min above max, or a latitude outside -90..90 (one item schema serves the four numbers)
     "days", "hours",  # on a layer without a time field (and not a check-in layer)
     "from", "to",  # on a layer without a time field (none of the sample's has one); to after from
-    "properties", "field", "weight",  # field names: those of the layer only
+    "properties", "field", "weight", "fields",  # field names: those of the layer only
     "layer",  # an analysis asked of a layer of another kind
     "w", "h", "cell_size",  # /getData/: needed with analysis=true; cells must fit the window
 }

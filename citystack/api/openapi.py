@@ -20,7 +20,9 @@ from ..checks import BIGINT
 from ..settings import Settings
 from ..state import state
 from ..stores.base import KINDS
+from ..stores.histograms import DEFAULT_BINS, DEFAULT_TOP
 from .classic import MAX_CELLS
+from .histograms import MAX_BINS, MAX_CHARTS, MAX_TOP
 from .links import root
 from .respond import json_response
 
@@ -180,6 +182,45 @@ def paths(settings: Settings) -> dict:
              _param("field", {"type": "string"}, "Numeric field to summarise (others: 400)"),
              FILTER_PARAM],
             FILTERS + " " + STREAM, codes=("400", "404", "499", *STORE))},
+        "/api/layers/{layer}/histograms": {"get": _operation(
+            "Linked-chart histograms: the distributions of several fields in a view, each leaving out "
+            "its own filter",
+            {"200": _ok("One chart per field (three for the time field: hours, days, dates)",
+                        ref("Histograms"), stream=True)},
+            [LAYER, BBOX, DAYS, HOURS,
+             _csv("fields", {"type": "string", "minLength": 1},
+                  "Fields to chart, comma-separated (required; others: 400). A number gives `bins`, text "
+                  "and bool `values`, the time field `hours`, `days` and `dates` (or one of them: "
+                  "`FIELD:hours`), a date field `dates`", minItems=1, maxItems=MAX_CHARTS),
+             _param("bins", _int(1, MAX_BINS, DEFAULT_BINS), "Equal-width bins of a number over the field's "
+                                                             "[min, max] (the layer's description)"),
+             _param("top", _int(1, MAX_TOP, DEFAULT_TOP), "Values of a text or bool field listed, most "
+                                                          "common first; the rest are counted in `other`"),
+             FILTER_PARAM],
+            "Each chart counts the points of the view (bbox: the current view, none: the whole layer) that "
+            "pass every filter but its own: a number's chart leaves out FIELD_min/FIELD_max, a category's "
+            "FIELD=, the hour chart `hours`, the day chart `days`, the date chart from/to and the time "
+            "field's min/max. Bin k of a number holds edges[k] <= v < edges[k+1], the last also v = max. "
+            "Counted in the database (one aggregate query per chart). " + FILTERS + " " + STREAM,
+            codes=("400", "404", "499", *STORE))},
+        "/api/layers/{layer}/export": {"get": _operation(
+            "Export the points of a view (bbox and every filter) as a CSV or GeoJSON file, streamed",
+            {"200": {"description": "The file (Content-Disposition: attachment), rows in the layer's order; "
+                                    "`X-Export-Rows` gives their number",
+                     "headers": {"X-Export-Rows": {"schema": _int(0), "description": "rows in the file"},
+                                 "Content-Disposition": {"schema": {"type": "string"},
+                                                         "description": "attachment; filename=LAYER.csv"}},
+                     "content": {CSV: {"schema": {"type": "string"}},
+                                 GEOJSON: {"schema": {"type": "object"}}}}},
+            [LAYER, BBOX, DAYS, HOURS,
+             _param("format", {"type": "string", "enum": ["csv", "geojson"], "default": "csv"},
+                    "File format: CSV (id, lon, lat, then the fields) or a GeoJSON FeatureCollection"),
+             _csv("properties", {"type": "string"}, "Fields to include, comma-separated (others: 400); "
+                                                   "default all", minItems=1),
+             FILTER_PARAM],
+            f"At most {settings.export_max_rows:,} rows (CITYSTACK_EXPORT_MAX_ROWS): a view holding more is a "
+            "400 (`parameter`: export_max_rows) before anything is sent, never a file cut short. "
+            + FILTERS, codes=("400", "404", *STORE))},
         "/api/analyses": {"get": _operation("List analyses and their parameters",
                                             {"200": _ok("Analyses", ref("AnalysisCatalogue"))})},
     }
@@ -245,6 +286,15 @@ FIELD_EXTRA = {
     "category": {"type": "boolean", "description": "few distinct values: `top` lists them (and `others`)"},
     "distinct": COUNT, "others": {**COUNT, "description": "a category's values left out of `top`"},
 }
+
+
+def _chart(properties: dict, *required) -> dict:
+    """One chart of the histograms answer: its own keys beside the shared ones."""
+    shared = {"name": {"type": "string"}, "counts": _array(COUNT),
+              "total": {**COUNT, "description": "points passing every other filter"},
+              "missing": {**COUNT, "description": "of those, points without a value"}}
+    return _object({**shared, **properties}, ("name", "type", "counts", "total", "missing", *required),
+                   additional=False)
 
 
 def schemas() -> dict:
@@ -318,6 +368,28 @@ def schemas() -> dict:
                             ("bbox", "nx", "ny", "dx", "dy")),
             "total": COUNT, "layer": {"type": "string"}, "field": {"type": "string", "nullable": True}},
             ("type", "features", "numberReturned", "grid", "total", "layer", "field")),
+        "Histograms": _object({
+            "layer": {"type": "string"}, "fields": _array(ref("Chart")),
+            "total": {**COUNT, "description": "points of the view passing every filter"}},
+            ("layer", "fields", "total"), additional=False),
+        "Chart": {"oneOf": [
+            _chart({"type": {"type": "string", "enum": ["number"]},
+                    "bins": _array(_number(), description="edges: one more than counts")}, "bins"),
+            _chart({"type": {"type": "string", "enum": ["text", "bool"]},
+                    "values": _array(PROPERTY_VALUE, description="most common first"),
+                    "other": {**COUNT, "description": "points with a value not listed"}}, "values", "other"),
+            _chart({"type": {"type": "string", "enum": ["time"]}, "part": {"type": "string", "enum": ["hours"]},
+                    "hours": _array({"type": "integer", "minimum": 0, "maximum": 23}, minItems=24,
+                                    maxItems=24)}, "part", "hours"),
+            _chart({"type": {"type": "string", "enum": ["time"]}, "part": {"type": "string", "enum": ["days"]},
+                    "days": _array({"type": "integer", "minimum": 0, "maximum": 6}, minItems=7, maxItems=7,
+                                   description="0 = Monday")}, "part", "days"),
+            _chart({"type": {"type": "string", "enum": ["time", "date"]},
+                    "part": {"type": "string", "enum": ["dates"]},
+                    "bucket": {"type": "string", "enum": ["day", "month"]},
+                    "dates": _array({"type": "string", "format": "date"},
+                                    description="first day of each bucket, from the field's min to its max")},
+                   "part", "bucket", "dates")]},
         "AnalysisCatalogue": _object({"analyses": _array(_object({
             "name": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
             "kinds": _array({"type": "string", "enum": list(KINDS)}),

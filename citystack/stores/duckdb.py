@@ -28,6 +28,7 @@ import numpy as np
 import orjson
 
 from .base import LayerInfo, StoreError, UnknownLayer, View, quote, read_layer_meta, table_name
+from .chartindex import ChartIndex
 from .pointindex import PointIndex
 from .sql import SQLStore, feature_columns, selected_fields
 
@@ -123,6 +124,21 @@ class DuckDBStore(SQLStore):
                     return feature_columns(_plain(taken), fields)
             return self._features(info, gen.run, view, properties, limit, offset)
 
+    def histograms(self, layer, view, specs):
+        """Layers held in memory (up to memory_rows points) count their charts from
+        columns kept in memory (stores/chartindex.py); others in SQL."""
+        from .histograms import Chart, charts_for
+
+        with self._use() as gen:
+            info = gen.layer(layer)
+            if info.count <= self.memory_rows:
+                self._where(info, view)  # the same checks of the view as the SQL path
+                charts: list = []
+                for spec in specs:
+                    charts += [spec] if isinstance(spec, Chart) else charts_for(info, spec)
+                return gen.charts(info).histograms(view, charts)
+        return super().histograms(layer, view, specs)
+
     def sql(self, sql: str, params: Sequence = ()) -> dict[str, np.ndarray]:
         """A read-only query for store-specific code (analyses with their own SQL)."""
         with self._use() as gen:
@@ -153,6 +169,7 @@ class _Generation:
         self._local = _thread_local()
         self._layers: dict[str, LayerInfo] | None = None
         self._indexes: dict[str, PointIndex] = {}
+        self._charts: dict[str, ChartIndex] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -190,6 +207,14 @@ class _Generation:
                     index = self._indexes[info.name] = self._build_index(info)
         return index
 
+    def charts(self, info: LayerInfo) -> ChartIndex:
+        """The layer's chart columns in memory (each read on first use)."""
+        with self._lock:
+            index = self._charts.get(info.name)
+            if index is None:
+                index = self._charts[info.name] = ChartIndex(info, self.run)
+        return index
+
     def _build_index(self, info: LayerInfo) -> PointIndex:
         table = quote(table_name(info.name))
 
@@ -210,7 +235,7 @@ class _Generation:
                 return
             self._closed = True
             self.con.close()
-            self._indexes, self._layers = {}, None
+            self._indexes, self._layers, self._charts = {}, None, {}
 
 
 def read_layers(con) -> dict[str, LayerInfo]:

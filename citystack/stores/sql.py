@@ -204,3 +204,48 @@ class SQLStore(Store):
                    f"GROUP BY a.place, b.place HAVING count(*) >= {self.MARK} ORDER BY a, b")
             return run(sql, values + [int(min_shared)])
 
+
+    def histograms(self, layer, view, specs):
+        """The distributions of linked charts (stores/histograms.py): for each chart of
+        `specs` (Chart, or field names, each giving its charts), the points of `view`
+        that pass every filter but the chart's own, counted in the database, one
+        aggregate query per chart. ``{"layer", "fields": [chart...], "total"}``, total
+        being the points that pass every filter."""
+        from .histograms import Chart, charts_for, plan, without
+
+        with self._snapshot(layer) as (info, run):
+            charts: list = []
+            for spec in specs:
+                charts += [spec] if isinstance(spec, Chart) else charts_for(info, spec)
+            table = quote(table_name(info.name))
+            where, values = self._where(info, view)
+            total = int(run(f"SELECT count(*) AS n FROM {table} WHERE {where}", values)["n"][0])
+            out = []
+            for chart in charts:
+                info.field(chart.field)
+                where, values = self._where(info, without(info, view, chart))
+                query = plan(info, chart, table, where, values, self.MARK)
+                out.append(query.read(run(query.sql, query.values)))
+            return {"layer": info.name, "fields": out, "total": total}
+
+    def pages(self, layer, view, properties, size=10_000):
+        """The features of a view, page after page of at most `size` rows, in ``_ord``
+        order (keyset paging: each page starts after the last ``_ord`` of the one
+        before, so a page costs the same wherever it is): a generator of features
+        answers. On DuckDB the whole run reads one version of the file."""
+        with self._snapshot(layer) as (info, run):
+            fields = selected_fields(info, properties)
+            where, values = self._where(info, view)
+            m = self.MARK
+            cols = ", ".join(["_ord", *POSITION] + [quote(f.column) for f in fields])
+            sql = (f"SELECT {cols} FROM {quote(table_name(info.name))} WHERE {where} AND _ord > {m} "
+                   f"ORDER BY _ord LIMIT {m}")
+            last = 0
+            while True:
+                out = run(sql, values + [last, int(size)])
+                n = len(out["id"])
+                if n:
+                    last = int(out["_ord"][-1])
+                    yield feature_columns(out, fields)
+                if n < size:
+                    return

@@ -13,10 +13,15 @@ export class ApiError extends Error {
   }
 }
 
-// 'a=1&bbox=1,2,3,4' from {a: 1, bbox: '1,2,3,4'}; empty values are left out.
+// 'a=1&bbox=1,2,3,4' from {a: 1, bbox: '1,2,3,4'}; empty values are left out;
+// an array is the parameter repeated (room_type=a&room_type=b), its values sent whole.
 export function query(params) {
   const parts = [];
   for (const [key, value] of Object.entries(params)) {
+    if (Array.isArray(value)) {
+      for (const v of value) parts.push(encodeURIComponent(key) + '=' + encodeURIComponent(String(v)));
+      continue;
+    }
     if (value === undefined || value === null || value === '') continue;
     const text = encodeURIComponent(String(value)).replace(/%2C/g, ',');
     parts.push(encodeURIComponent(key) + '=' + text);

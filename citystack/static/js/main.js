@@ -5,6 +5,7 @@
 import * as api from './api.js';
 import {AnalysisPanel} from './analysis.js';
 import {byId, clear, fill} from './dom.js';
+import {FilterPanel} from './filters.js';
 import {countOf, formatCount} from './format.js';
 import {hoverPoints} from './hover.js';
 import {clientPoint} from './layers.js';
@@ -58,6 +59,9 @@ const menu = new Menu({
 
 const analyses = new AnalysisPanel({run: () => runAnalysis(), clear: () => clearAnalysis()});
 
+// The linked filter charts: their filters go with every request of the page.
+const filters = new FilterPanel(byId('menu-body'), {onChange: () => update(), bbox: () => viewBbox(), extra: () => state.time});
+
 // The view as minlon,minlat,maxlon,maxlat, clamped to the world.
 function viewBbox() {
   const b = map.getBounds();
@@ -100,7 +104,7 @@ function schedule() {
 function update() {
   clearTimeout(state.timer);
   if (!state.layer) return Promise.resolve();
-  const query = {layer: state.layer, field: state.field, bbox: viewBbox(), time: state.time};
+  const query = {layer: state.layer, field: state.field, bbox: viewBbox(), time: {...state.time, ...filters.params()}};
   return viewTask.run('counting points in view', async ({signal, progress}) => {
     const view = await loadView(query, config, {signal, onProgress: progress});
     if (view.mode === 'points') progress('drawing ' + countOf(view.features.length, 'point'));
@@ -135,6 +139,7 @@ function drawLegend(field) {
 }
 
 points.on('drawn', (e) => {
+  document.body.dataset.drawnAt = String(performance.now());
   document.body.dataset.points = e.count;
   document.body.dataset.mode = e.mode;
   if (e.mode === 'points') menu.setCount(e.count);
@@ -147,6 +152,7 @@ async function selectLayer(name) {
     state.layer = info;
     Object.assign(state, menu.setLayer(info, state.field));
     analyses.setLayer(info);
+    filters.setLayer(info, state.field);
     clearAnalysis();
     points.clear();
     if (info.extent) fitExtent(info.extent);
@@ -163,13 +169,14 @@ async function selectLayer(name) {
 async function runAnalysis() {
   const analysis = analyses.current;
   if (!analysis || !state.layer) return;
-  const params = {layer: state.layer.name, bbox: viewBbox(), ...state.time, ...analyses.values()};
+  const params = {layer: state.layer.name, bbox: viewBbox(), ...state.time, ...filters.params(), ...analyses.values()};
   analyses.setBusy(true);
   await analysisTask.run('starting ' + analysis.title, async ({signal, progress}) => {
     const result = await api.analysis(analysis.name, params, {signal, onProgress: progress});
     result.analysis = result.analysis || analysis.name;
     analyses.showResult(result, overlays.show(result));
     hooks.lastResult = result;
+    filters.setResult(result);
   });
   if (!analysisTask.running) analyses.setBusy(false);
 }
@@ -178,6 +185,7 @@ function clearAnalysis() {
   analysisTask.abort();
   if (overlays) overlays.clear();
   analyses.setCleared();
+  filters.setResult(null);
 }
 
 // ---- start ----
@@ -198,7 +206,10 @@ async function start() {
     overlays = new Overlays(map, byId('overlay-legend'), tooltip);
     hoverPoints(map, points, tooltip, byId('hover-ring'), () => overlays.hovering);
     map.on('moveend', () => {
-      if (!state.quiet && menu.updateOnMove) schedule();
+      if (!state.quiet && menu.updateOnMove) {
+        schedule();
+        filters.viewChanged();
+      }
     });
     menu.setLayers(layers, first.name);
     analyses.setCatalogue(catalogue.analyses || []);
@@ -215,12 +226,14 @@ const hooks = {
   map,
   config,
   points,
+  filters,
   lastResult: null,
   update,
   selectLayer,
   // Move the map to [minlon, minlat, maxlon, maxlat] and update; resolves when drawn.
   fitBounds: (bbox) => {
     fitExtent(bbox, false);
+    filters.viewChanged();
     return update();
   },
   setView: (lat, lon, zoom) => {

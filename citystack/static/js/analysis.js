@@ -114,6 +114,31 @@ export class AnalysisPanel {
     return Boolean(this.current);
   }
 
+  // Choose analysis `name` and set its controls to `params` ({name: text}); returns a note for each
+  // value that could not be set.
+  setValues(name, params) {
+    const notes = [];
+    if (!this.catalogue.some((a) => a.name === name)) return ['analysis ' + JSON.stringify(name)];
+    this.select.value = name;
+    this._build();
+    for (const [key, value] of Object.entries(params)) {
+      const box = this.paramsBox.querySelector('[name="' + CSS.escape(key) + '"]');
+      if (!box) {
+        notes.push('parameter ' + JSON.stringify(key));
+      } else if (box.dataset.type === 'bool') {
+        box.checked = value === 'true';
+      } else {
+        box.value = value;
+        if (box.value !== value || (box.checkValidity && !box.checkValidity())) {
+          notes.push(key + '=' + value + ' (not a valid value)');
+          box.value = '';
+          this._build();
+        }
+      }
+    }
+    return notes;
+  }
+
   // The query parameters of the controls; empty ones are left to the server's defaults.
   values() {
     const out = {};

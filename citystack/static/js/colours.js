@@ -43,9 +43,20 @@ export function gridColour(analysis) {
   return GRID[analysis] || sequential;
 }
 
-// A cluster's colour; noise (label < 0) is grey.
-export function clusterColour(label) {
-  return label < 0 ? NOISE : d3.schemeTableau10[label % 10];
+// Distinct colours for categories and clusters, none of them grey (grey means noise, missing or other).
+export const CATEGORICAL = ['#4e79a7', '#f28e2c', '#e15759', '#76b7b2', '#59a14f', '#edc949', '#af7aa1',
+  '#ff9da7', '#9c755f', '#2f4b7c', '#bcbd22', '#17becf'];
+export const OTHER = '#d4d8dd';
+// A cyclic palette: hour 23 sits next to hour 0.
+export const cyclic = d3.interpolateSinebow;
+
+// The colours of a clusters result: Map label -> colour, the largest cluster first in the palette,
+// clusters past the palette in one `rest` colour (not grey), noise (label < 0) grey.
+export const REST = '#c9a66b';
+export function clusterColours(clusters) {
+  const order = [...clusters].sort((a, b) => b.size - a.size || a.label - b.label);
+  const colours = new Map(order.map((c, i) => [c.label, i < CATEGORICAL.length ? CATEGORICAL[i] : REST]));
+  return (label) => (label < 0 ? NOISE : colours.get(label) || REST);
 }
 
 // A new scale from categories to colours, in the order they are asked for.

@@ -14,7 +14,7 @@
 //               (value: a number or an ISO date/time text); at most one filter per (field, op)
 //     time      {from, to, days, hours}: ISO instants (from inclusive, to exclusive), days 'Mon,Tue'
 //               or '0,1', hours '17' | '8-17' | '22-4'; '' = not set
-//     analysis  {name, params}: the open analysis and its parameter values ({} = defaults)
+//     analysis  {name, params}: the open (run and shown) analysis and its parameter values; name '' = none
 //   subscribe(fn) -> unsubscribe     fn(state, changed: Set of top-level keys, source) after each change
 //   update(patch, source)            shallow-merge top-level keys of patch (e.g. {colour: {...}}) and emit
 //   setLayer(layer, source)          a new layer: its filters, time and analysis are cleared; one emit
@@ -59,7 +59,7 @@ export function setLayer(layer, source = '') {
     layer,
     filters: [],
     time: {from: '', to: '', days: '', hours: ''},
-    analysis: {name: state.analysis.name, params: {}},
+    analysis: {name: '', params: {}},
   });
   emit(new Set(['layer', 'filters', 'time', 'analysis']), source);
 }

@@ -122,7 +122,7 @@ function categoryColouring(layer, field, kept, data) {
   const rest = Math.max(0, layer.count - listed);
   const colours = [...CATEGORICAL.slice(0, values.length), OTHER];
   const items = values.map((v, i) => ({colour: colours[i], value: v, text: String(v), count: counts.get(String(v))}));
-  if (rest) items.push({colour: OTHER, value: null, text: 'other', count: rest});
+  if (rest) items.push({colour: OTHER, value: null, text: field.others ? 'other' : '(none)', count: rest});
   return {
     colours,
     index: (v) => (v === null || v === undefined ? -1 : position.get(String(v)) ?? values.length),

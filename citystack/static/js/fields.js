@@ -18,7 +18,7 @@ export function fieldOf(layer, name) {
 const ID_NAME = /(^|[^a-z])id$|^id([^a-z]|$)|^(uuid|guid|objectid|fid|gid)$/i;
 const POSITION_NAME = /^(lat|lon|lng|long|latitude|longitude|x|y)$/i;
 const NAME_NAMES = ['name', 'title', 'common_name', 'label', 'description', 'address'];
-const CATEGORY_LIMIT = 24; // a text field whose values the layer lists in full, up to this many, is a category
+const OLD_TOP = 10;
 
 // An identifier (never a default colour): flagged so by the server, or named so.
 export function isId(field) {
@@ -33,11 +33,9 @@ export function colourKind(field) {
   if (field.type === 'bool') return 'category';
   if (field.type === 'text' && !isId(field)) {
     if (field.category) return 'category';
+    // a server that does not count distinct values yet lists a field's top ten: fewer are all of them
     const top = field.top || [];
-    if (field.category === undefined || field.category === false) {
-      // a server that does not flag categories yet: a few values, all listed
-      if (top.length > 1 && top.length <= CATEGORY_LIMIT && !field.others) return 'category';
-    }
+    if (field.distinct === undefined && top.length > 1 && top.length < OLD_TOP) return 'category';
   }
   return null;
 }

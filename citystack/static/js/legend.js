@@ -32,13 +32,17 @@ function show(target, {title, note, data = {}}, ...body) {
   target.hidden = false;
 }
 
-// A gradient with labels under it: [left, middle, right] texts (middle may be empty).
-export function barLegend(target, {title, note, labels, interpolator = sequential, data}) {
+// A gradient and the labels under it: [left, middle, right] texts (middle may be empty).
+export function barNodes({labels, interpolator = sequential}) {
   const bar = el('div', 'legend-bar');
   bar.style.background = gradient(interpolator);
   const row = el('div', 'legend-labels');
   labels.forEach((text, i) => row.append(el('span', 'legend-label legend-label-' + ['min', 'mid', 'max'][i], text)));
-  show(target, {title, note, data}, bar, row);
+  return [bar, row];
+}
+
+export function barLegend(target, {title, note, labels, interpolator = sequential, data}) {
+  show(target, {title, note, data}, ...barNodes({labels, interpolator}));
 }
 
 // A list of swatches: items are [colour, text]; single: one a line.

@@ -11,7 +11,7 @@ import {defaultColour, nameField} from './fields.js';
 import {countOf, formatCount} from './format.js';
 import {hoverPoints} from './hover.js';
 import {clientPoint} from './layers.js';
-import {colouringLegend} from './legend.js';
+import {barNodes, colouringLegend} from './legend.js';
 import {Menu} from './menu.js';
 import {Overlays} from './overlays.js';
 import * as permalink from './permalink.js';
@@ -49,6 +49,8 @@ const local = {
   timer: null, // the update that waits for the map to stop or a filter to settle
   quiet: false, // moves made by the page itself do not trigger updates
   started: false, // the permalink is written only once the page has read it
+  waiting: null, // the status job of a filter change waiting for its update
+  layers: [], // the layers the server has
 };
 
 const menu = new Menu({
@@ -68,7 +70,7 @@ shared.subscribe((s, changed, source) => {
   writeLink();
   if (source === 'select' || !s.layer) return;
   if (changed.has('colour') || changed.has('layer')) update();
-  else if (changed.has('filters') || changed.has('time')) schedule(FILTER_DELAY);
+  else if (changed.has('filters') || changed.has('time')) schedule(FILTER_DELAY, true);
 });
 
 // The view as minlon,minlat,maxlon,maxlat, clamped to the world.
@@ -105,9 +107,16 @@ function fitExtent([minlon, minlat, maxlon, maxlat], padding = true) {
   quietly(() => map.fitBounds([[minlat, minlon], [maxlat, maxlon]], {animate: false, ...(padding ? fitPadding() : {})}));
 }
 
-function schedule(delay = DEBOUNCE) {
+// An update after `delay`; pending: say so on the status line meanwhile (a filter changed).
+function schedule(delay = DEBOUNCE, pending = false) {
   clearTimeout(local.timer);
+  if (pending && !local.waiting) local.waiting = status.start('filtering');
   local.timer = setTimeout(update, delay);
+}
+
+function endWaiting() {
+  if (local.waiting) local.waiting.done();
+  local.waiting = null;
 }
 
 // The URL says what is shown (history.replaceState: no new history entries).
@@ -135,7 +144,10 @@ function showLinkNotes(notes) {
 
 function update() {
   clearTimeout(local.timer);
-  if (!state.layer) return Promise.resolve();
+  if (!state.layer) {
+    endWaiting();
+    return Promise.resolve();
+  }
   const layer = state.layer;
   const {kind} = colourMode(layer, state.colour);
   const field = kind ? state.colour.field : '';
@@ -147,11 +159,13 @@ function update() {
     properties: [nameField(layer), field, ...tips.chosen()],
   };
   hooks.lastQuery = {bbox: query.bbox, ...query.filters};
-  return viewTask.run('counting points in view', async ({signal, progress}) => {
+  const run = viewTask.run('counting points in view', async ({signal, progress}) => {
     const view = await loadView(query, config, {signal, onProgress: progress});
     if (view.mode === 'points') progress('drawing ' + countOf(view.features.length, 'point'));
     if (layer === state.layer) drawView(view, field);
   });
+  endWaiting(); // after the run's own job has started: the status line is never idle between them
+  return run;
 }
 
 // A colouring whose domain the state keeps from now on (until the user resets it).
@@ -183,18 +197,31 @@ function drawView(view, field) {
 
 function drawLegend(field) {
   const legend = byId('legend');
-  const scale = points.scale;
+  let scale = points.scale;
   const bins = points.mode === 'bins';
   if (!scale || (!field && !bins)) {
     clear(legend);
     return;
   }
+  const extra = [];
+  if (bins && colourMode(state.layer, state.colour).kind === 'category') {
+    // the cells count points; the categories stay listed (and clickable) with the layer's counts
+    extra.push(el('div', 'legend-note', 'cells: points per cell; zoom in to see points coloured by ' + field),
+      ...barNodes(scale.legend));
+    scale = colouring(state.layer, state.colour, []);
+  }
   const filter = shared.filtersOf(field).find((f) => f.op === 'in');
+  if (filter) {
+    const all = el('button', 'button small legend-all', 'Show all');
+    all.type = 'button';
+    all.addEventListener('click', () => shared.setFilter(field, 'in', [], 'legend'));
+    extra.push(all);
+  }
   colouringLegend(legend, scale.legend, {
     active: filter ? filter.value : [],
     onPick: (value) => shared.toggleValue(field, value, 'legend'),
+    extra,
   });
-  byId('reset-scale').disabled = !state.colour.domain;
 }
 
 points.on('drawn', (e) => {
@@ -289,6 +316,13 @@ function clearAnalysis(say = true) {
 
 // ---- start ----
 
+// The layer a link names, or null (noted when it names one that is not there).
+function linkLayer(link) {
+  const layer = local.layers.find((l) => l.name === link.layer);
+  if (link.layer && !layer) link.notes.push('layer ' + JSON.stringify(link.layer) + ' (no such layer)');
+  return layer || null;
+}
+
 async function start() {
   const job = status.start('loading layers');
   const link = permalink.read(location.hash);
@@ -298,9 +332,8 @@ async function start() {
       api.analyses().catch(() => ({analyses: []})),
     ]);
     if (!layers.length) throw new Error('the database has no layers: load one with `citystack load`');
-    let first = layers.find((l) => l.name === link.layer);
-    if (link.layer && !first) link.notes.push('layer ' + JSON.stringify(link.layer) + ' (no such layer)');
-    first = first || layers.find((l) => l.name === config.defaultLayer) || layers[0];
+    local.layers = layers;
+    const first = linkLayer(link) || layers.find((l) => l.name === config.defaultLayer) || layers[0];
     if (link.map) map.setView([link.map.lat, link.map.lon], link.map.zoom, {animate: false});
     else if (first.extent) fitExtent(first.extent);
     else map.setView([0, 0], 2);
@@ -321,9 +354,14 @@ async function start() {
     analyses.setCatalogue(catalogue.analyses || []);
     job.done();
     local.started = true;
-    // a link's other values apply to its own layer, or to the first when it names none
-    const own = !link.layer || link.layer === first.name;
-    await selectLayer(first.name, own ? link : {...permalink.read(''), notes: link.notes});
+    // the link's other values apply to the layer shown (what does not fit it is noted)
+    await selectLayer(first.name, link);
+    // a link pasted over this page's own (the page's replaceState does not fire this)
+    window.addEventListener('hashchange', () => {
+      const again = permalink.read(location.hash);
+      const layer = linkLayer(again) || state.layer;
+      if (layer) selectLayer(layer.name, again);
+    });
   } catch (err) {
     if (!map._loaded) map.setView([0, 0], 2);
     job.fail(err);

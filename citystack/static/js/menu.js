@@ -100,6 +100,9 @@ export class Menu {
     this.scaleSelect.replaceChildren(...scales.map(([value, text]) => option(value, text)));
     if (scales.some(([value]) => value === wanted)) this.scaleSelect.value = wanted;
     byId('scale-control').hidden = scales.length < 2;
+    // colours that keep their meaning as the map moves can be reset to the view's
+    byId('reset-scale').hidden = !['number', 'date', 'time'].includes(this.kinds.get(field));
+    byId('reset-scale').parentElement.hidden = scales.length < 2 && byId('reset-scale').hidden;
   }
 
   // {field, scale} chosen.

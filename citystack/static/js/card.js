@@ -1,7 +1,7 @@
 // The detail card of a pinned point: every field of the point, as text, with a close button.
 
 import {el, fill} from './dom.js';
-import {formatProperty} from './format.js';
+import {valueText} from './fields.js';
 
 export class Card {
   constructor(node) {
@@ -25,9 +25,9 @@ export class Card {
     const list = el('dl', 'card-fields');
     const names = layer.fields.map((f) => f.name).filter((n) => n in props);
     for (const name of [...names, ...Object.keys(props).filter((k) => !names.includes(k))]) {
-      list.append(el('dt', '', name), el('dd', '', formatProperty(props[name])));
+      list.append(el('dt', '', name), el('dd', '', valueText(layer, name, props[name])));
     }
-    list.append(el('dt', 'card-id', 'id'), el('dd', 'card-id', String(feature.id)));
+    list.append(el('dt', 'card-id', 'feature id'), el('dd', 'card-id', String(feature.id)));
     fill(this.node, head, ...(note ? [el('div', 'card-note', note)] : []), list);
     this.node.dataset.id = String(feature.id);
     this.node.dataset.complete = note ? '0' : '1';

@@ -1,3 +1,5 @@
+import {formatProperty} from './format.js';
+
 // What a layer's description says about its fields: [{name, type, min, max, id,
 // category, top, ...}, ...]. Names are the file's own (any characters): shown as
 // text, sent as query parameters, never used as markup or identifiers.
@@ -72,4 +74,11 @@ export function nameField(layer) {
     if (f) return f.name;
   }
   return '';
+}
+
+// A field's value as text: an identifier as it is (no thousands separators), others formatted.
+export function valueText(layer, name, value) {
+  const field = fieldOf(layer, name);
+  if (field && isId(field) && value !== null && value !== undefined) return String(value);
+  return formatProperty(value);
 }

@@ -3,14 +3,15 @@
 // point pins it (onPin).
 
 import {clientPoint} from './layers.js';
-import {countOf, cut, formatProperty, formatValue} from './format.js';
+import {valueText} from './fields.js';
+import {countOf, cut, formatValue} from './format.js';
 
 // The tooltip text of a point: the name field's value first, then the fields asked for (long text cut).
-export function pointText(feature, {nameField, fields}) {
+export function pointText(feature, {layer, nameField, fields}) {
   const props = feature.properties || {};
   const named = nameField && props[nameField] !== null && props[nameField] !== undefined;
   const title = named ? cut(String(props[nameField]), 80) : 'feature ' + feature.id;
-  const rows = fields.filter((k) => k !== nameField && k in props).map((k) => [k, cut(formatProperty(props[k]), 60)]);
+  const rows = fields.filter((k) => k !== nameField && k in props).map((k) => [k, cut(valueText(layer, k, props[k]), 60)]);
   return {title, rows};
 }
 
@@ -23,7 +24,7 @@ function cellText(cell, binsField) {
   return {title: countOf(p.count, 'point'), rows};
 }
 
-// paused(): true while something else (an overlay) holds the tooltip; describe(): {nameField, fields};
+// paused(): true while something else (an overlay) holds the tooltip; describe(): {layer, nameField, fields};
 // onPin(hit): a click on a point.
 export function hoverPoints(map, points, tooltip, ring, {paused, describe, onPin}) {
   const hide = () => {

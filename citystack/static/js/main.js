@@ -342,7 +342,7 @@ async function start() {
     overlays = new Overlays(map, byId('overlay-legend'), tooltip);
     hoverPoints(map, points, tooltip, byId('hover-ring'), {
       paused: () => overlays.hovering,
-      describe: () => ({nameField: nameField(state.layer), fields: tips.chosen()}),
+      describe: () => ({layer: state.layer, nameField: nameField(state.layer), fields: tips.chosen()}),
       onPin: (feature) => pin(feature),
     });
     map.on('moveend', () => {

@@ -12,9 +12,10 @@ Python's `csv`.
 from __future__ import annotations
 
 import csv
+import json
 import random
 from collections import Counter
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 import requests
@@ -417,6 +418,52 @@ def test_stale_values_in_a_link_are_ignored_with_a_note(web, trees):
     text = page.locator("#link-note").text_content()
     assert "Nope" in text and "nonsense" in text
     assert web.errors == []
+
+
+def test_a_filter_value_the_server_refuses_is_dropped_with_a_note(web, trees):
+    diameter = field_name(trees, "Trunk_Diameter")
+    filters = json.dumps([{"field": diameter, "op": "min", "value": "abc"}])
+    page = web.page
+    page.goto(trees.url + "/#" + urlencode({"layer": "trees", "filters": filters}))
+    wait_for(page, "citystack.state.layer && document.body.dataset.points === '300' && " + IDLE)
+    note = page.locator("#link-note")
+    note.wait_for(state="visible", timeout=5000)
+    assert "filters" in note.text_content()
+    assert page.evaluate("citystack.state.filters") == []
+
+
+# Colourings of a time field, made by the page's own module over a layer description and ISO times.
+TIME_COLOURS = """async () => {
+  const {colouring} = await import('/static/js/colourby.js');
+  const layer = {name: 't', count: 4, fields: [{name: 'Date/Time', type: 'time', min: '2019-01-01T00:00:00', max: '2019-12-31T23:00:00'}]};
+  const values = ['2019-03-01T23:10:00', '2019-03-02T00:05:00', '2019-07-04 12:00:00', '2019-12-31T06:00:00.250', null];
+  const hour = colouring(layer, {field: 'Date/Time', scale: 'hour', domain: null}, values);
+  const date = colouring(layer, {field: 'Date/Time', scale: 'date', domain: null}, values);
+  return {
+    hours: values.map(hour.index), colours: hour.colours, hourNote: hour.legend.note,
+    dates: values.map(date.index), dateLabels: date.legend.labels,
+  };
+}"""
+
+
+def test_colour_by_time_uses_the_hour_on_a_cycle_or_the_date_in_order(web):
+    page = open_trees(web)
+    out = page.evaluate(TIME_COLOURS)
+    assert out["hours"] == [23, 0, 12, 6, -1]
+    assert out["hourNote"] == "hour of day"
+    # cyclic: 23:00 and 00:00 are neighbours in colour, noon is far from both
+    def rgb(c):
+        return [int(c[i:i + 2], 16) for i in (1, 3, 5)] if c.startswith("#") else [int(v) for v in c[4:-1].split(",")]
+    def gap(a, b):
+        return sum(abs(x - y) for x, y in zip(rgb(a), rgb(b)))
+    colours = out["colours"]
+    assert len(set(colours)) == 24
+    assert gap(colours[23], colours[0]) < gap(colours[12], colours[0]) / 3
+    # by date: in time order, the first and last dates at the ends
+    dates = out["dates"]
+    assert dates[0] <= dates[1] < dates[2] < dates[3] and dates[4] == -1
+    assert dates[0] == 0 and dates[3] == 47
+    assert out["dateLabels"][0] == "2019-03-01" and out["dateLabels"][2] == "2019-12-31"
 
 
 # ---- a phone ----

@@ -264,7 +264,13 @@ async function selectLayer(name, link = null) {
     return;
   }
   writeLink();
-  await update();
+  const shown = await update();
+  if (!shown && restore && restore.filters.length && viewTask.error && viewTask.error.status === 400) {
+    // the server refused the link's filters (a stale value): show the layer without them
+    link.notes.push('its filters (' + viewTask.error.message + ')');
+    shared.update({filters: []}, 'select');
+    await update();
+  }
   if (restore && restore.analysis) {
     link.notes.push(...analyses.setValues(restore.analysis.name, restore.analysis.params));
     await runAnalysis();

@@ -68,6 +68,7 @@ const analyses = new AnalysisPanel({run: () => runAnalysis(), clear: () => clear
 // What changes in the state asks of the view; 'select' (a layer being set up) updates by itself.
 shared.subscribe((s, changed, source) => {
   writeLink();
+  if (changed.has('time') && source !== 'menu') menu.setTime(s.time); // a time chart's choice
   if (source === 'select' || !s.layer) return;
   if (changed.has('colour') || changed.has('layer')) update();
   else if (changed.has('filters') || changed.has('time')) schedule(FILTER_DELAY, true);
@@ -122,6 +123,8 @@ function endWaiting() {
 // The URL says what is shown (history.replaceState: no new history entries).
 function writeLink() {
   if (!local.started || !state.layer) return;
+  const centre = map.getCenter();
+  state.view = {lat: centre.lat, lon: centre.lng, zoom: map.getZoom()};
   const hash = permalink.write(state, map.getCenter(), map.getZoom());
   if (hash !== location.hash) history.replaceState(null, '', location.pathname + location.search + hash);
 }

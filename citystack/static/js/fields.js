@@ -59,10 +59,10 @@ export function defaultColour(layer) {
 
 // The scales a kind of colour field can use, the first by default.
 export const SCALES = {
-  number: [['quantile', 'by rank (quantiles)'], ['linear', 'linear']],
-  time: [['hour', 'by hour of day'], ['date', 'by date']],
-  date: [['date', 'by date']],
-  category: [['category', 'by value']],
+  number: [['quantile', 'quantiles'], ['linear', 'linear']],
+  time: [['hour', 'hour of day'], ['date', 'date']],
+  date: [['date', 'date']],
+  category: [['category', 'values']],
 };
 
 // The field that names a feature: the layer's own, else one named like a name.

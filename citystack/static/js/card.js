@@ -4,9 +4,14 @@ import {el, fill} from './dom.js';
 import {valueText} from './fields.js';
 
 export class Card {
-  constructor(node) {
+  // onHide(): the card was closed
+  constructor(node, onHide = () => {}) {
     this.node = node;
     this.feature = null;
+    this.onHide = onHide;
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && this.feature) this.hide();
+    });
   }
 
   // feature: {id, properties}; layer: its description (the fields' order); nameField: the title's field;
@@ -34,9 +39,11 @@ export class Card {
   }
 
   hide() {
+    const shown = this.feature !== null;
     this.feature = null;
     this.node.hidden = true;
     delete this.node.dataset.id;
+    if (shown) this.onHide();
   }
 }
 

@@ -37,7 +37,9 @@ tiles.once('tileerror', () => map.getContainer().classList.add('no-tiles'));
 
 const status = new Status(byId('status'));
 const tooltip = new Tooltip(byId('tooltip'));
-const card = new Card(byId('card'));
+// The pinned point: a ring on the map while its card is open.
+const pinRing = L.circleMarker([0, 0], {radius: 9, color: '#1c2530', weight: 2.5, fill: false, interactive: false});
+const card = new Card(byId('card'), () => pinRing.remove());
 const points = new PointsLayer({id: 'points-canvas'});
 const viewTask = new Task(status);
 const analysisTask = new Task(status);
@@ -287,6 +289,7 @@ async function pin(feature) {
   const named = nameField(layer);
   card.show(feature, layer, named, 'loading every field…');
   const [lon, lat] = feature.geometry.coordinates;
+  pinRing.setLatLng([lat, lon]).addTo(map);
   const d = 1e-4;
   try {
     const all = await api.features(layer.name, {bbox: [lon - d, lat - d, lon + d, lat + d].join(','), limit: 1000});

@@ -23,10 +23,15 @@
 //   clearFilters(field?)             remove the filters of one field, or all
 //   filtersOf(field) -> [filter]     the filters of one field
 //   filterParams({exclude}) -> {}    the query parameters of the filters and the time, e.g.
-//                                    {Genus: ['QUERCUS', 'ACER'], Genus_not: [...], Trunk_Diameter_min: 3,
-//                                     from: '2014-04-01', days: 'Sat,Sun'}; exclude: a field whose own
-//                                    filters are left out (crossfilter charts). Arrays are repeated keys
-//                                    (http.js query() sends them so).
+//                                    {Genus: ['QUERCUS', 'ACER'], Genus_not: [...], Trunk_Diameter_min: '3',
+//                                     from: '2014-04-01', days: 'Sat,Sun'}; exclude: a field name (or a
+//                                    list of them, or 'from' | 'to' | 'days' | 'hours') whose own filters
+//                                    are left out (crossfilter charts). Arrays are repeated keys (http.js
+//                                    query() sends them so).
+//   Sources main.js uses: 'select' (a layer set up, perhaps from a permalink: one emit with layer,
+//   colour, filters, time and analysis together), 'menu', 'legend', 'analysis'. Any change of filters or
+//   time (whatever its source) updates the map 60 ms later and goes into the permalink; the domain of
+//   the colour is written without an emit.
 
 export const state = {
   layer: null,
@@ -93,14 +98,15 @@ export function clearFilters(field, source = '') {
 const SUFFIX = {in: '', not_in: '_not', min: '_min', max: '_max'};
 
 export function filterParams({exclude} = {}) {
+  const left = new Set(Array.isArray(exclude) ? exclude : exclude === undefined ? [] : [exclude]);
   const out = {};
   for (const f of state.filters) {
-    if (f.field === exclude || !(f.op in SUFFIX)) continue;
+    if (left.has(f.field) || !(f.op in SUFFIX)) continue;
     const key = f.field + SUFFIX[f.op];
     out[key] = Array.isArray(f.value) ? f.value.map(String) : String(f.value);
   }
   for (const key of ['from', 'to', 'days', 'hours']) {
-    if (!empty(state.time[key])) out[key] = state.time[key];
+    if (!empty(state.time[key]) && !left.has(key)) out[key] = state.time[key];
   }
   return out;
 }

@@ -281,6 +281,10 @@ def test_menu_at_360px(browser, server):
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
         page.select_option("#layer", "checkins_places")
         wait_for(page, "document.body.dataset.points > 0 && " + IDLE)
+        # choosing a layer folds the menu, so that the map it was fitted to shows
+        assert toggle.get_attribute("aria-expanded") == "false"
+        assert page.locator("#layer").is_hidden()
+        toggle.click()
         assert page.locator("#colour").input_value() == "checkins"
         page.locator("#update").click()
         web.wait_idle()
@@ -309,8 +313,9 @@ def test_menu_by_keyboard(web):
     web.wait_idle()
     # a select changes from the keyboard too
     page.focus("#colour")
+    following = page.evaluate("(() => { const s = document.getElementById('colour'); return s.options[s.selectedIndex + 1].value; })()")
     page.keyboard.press("ArrowDown")
-    wait_for(page, "document.getElementById('legend').dataset.field === 'bedrooms'")
+    wait_for(page, f"document.getElementById('legend').dataset.field === {following!r}")
 
 
 def test_bins_when_the_view_holds_too_many_points(web, server):

@@ -2,7 +2,7 @@
 // built from their parameter declarations, and the results box.
 
 import {byId, clear, el, fill, input, labelFor, option} from './dom.js';
-import {fieldNames} from './fields.js';
+import {fieldNames, isId} from './fields.js';
 import {countOf, formatCount, formatValue, labelText} from './format.js';
 
 const given = (v) => v !== null && v !== undefined;
@@ -18,7 +18,13 @@ function paramInput(param, layer) {
       if (!given(param.default)) select.append(option('', '(none)'));
     }
     select.append(...values.map((v) => option(v, v)));
-    if (given(param.default) && values.includes(param.default)) select.value = param.default;
+    if (given(param.default) && values.includes(param.default)) {
+      select.value = param.default;
+    } else if (param.type === 'field' && given(param.default)) {
+      // the declared default is not a field of this layer: the first field that is not an identifier
+      const pick = layer.fields.find((f) => values.includes(f.name) && !isId(f));
+      if (pick) select.value = pick.name;
+    }
     return select;
   }
   const number = param.type === 'int' || param.type === 'float';
@@ -112,6 +118,31 @@ export class AnalysisPanel {
       }
     }
     return Boolean(this.current);
+  }
+
+  // Choose analysis `name` and set its controls to `params` ({name: text}); returns a note for each
+  // value that could not be set.
+  setValues(name, params) {
+    const notes = [];
+    if (!this.catalogue.some((a) => a.name === name)) return ['analysis ' + JSON.stringify(name)];
+    this.select.value = name;
+    this._build();
+    for (const [key, value] of Object.entries(params)) {
+      const box = this.paramsBox.querySelector('[name="' + CSS.escape(key) + '"]');
+      if (!box) {
+        notes.push('parameter ' + JSON.stringify(key));
+      } else if (box.dataset.type === 'bool') {
+        box.checked = value === 'true';
+      } else {
+        box.value = value;
+        if (box.value !== value || (box.checkValidity && !box.checkValidity())) {
+          notes.push(key + '=' + value + ' (not a valid value)');
+          box.value = '';
+          this._build();
+        }
+      }
+    }
+    return notes;
   }
 
   // The query parameters of the controls; empty ones are left to the server's defaults.

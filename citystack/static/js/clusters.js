@@ -1,7 +1,7 @@
 // A clusters result on the map: points coloured by cluster on a canvas, hulls
 // around them, and its legend.
 
-import {NOISE, clusterColour} from './colours.js';
+import {CATEGORICAL, NOISE, REST, clusterColours} from './colours.js';
 import {countOf} from './format.js';
 import {CanvasLayer, discs} from './layers.js';
 import {swatchLegend} from './legend.js';
@@ -11,6 +11,7 @@ export const ClustersLayer = CanvasLayer.extend({
     const {lon, lat, label} = result.points;
     this.places = this.projectAll(lon.length, (i) => [lon[i], lat[i]]);
     this.labels = label;
+    this.colour = clusterColours(result.clusters || []);
     this.hulls = (result.clusters || []).map((c) => ({
       label: c.label,
       ring: (c.hull || []).map(([x, y]) => this.project0(x, y)),
@@ -28,7 +29,7 @@ export const ClustersLayer = CanvasLayer.extend({
       ctx.beginPath();
       discs(ctx, groups.get(key), this.places, t, size, r);
       ctx.globalAlpha = key < 0 ? 0.45 : 0.9;
-      ctx.fillStyle = clusterColour(key);
+      ctx.fillStyle = this.colour(key);
       ctx.fill();
     }
     ctx.globalAlpha = 1;
@@ -40,23 +41,29 @@ export const ClustersLayer = CanvasLayer.extend({
         else ctx.moveTo(t.x(p.x), t.y(p.y));
       });
       ctx.closePath();
-      const colour = d3.color(clusterColour(hull.label));
+      const colour = d3.color(this.colour(hull.label));
       colour.opacity = 0.12;
       ctx.fillStyle = colour.formatRgb();
       ctx.fill();
       ctx.lineWidth = 2;
-      ctx.strokeStyle = clusterColour(hull.label);
+      ctx.strokeStyle = this.colour(hull.label);
       ctx.stroke();
     }
   },
 });
 
+// One entry per colour: the largest clusters in the palette's colours, the rest together, then noise.
 export function clustersLegend(target, result) {
-  const clusters = [...(result.clusters || [])].sort((a, b) => b.size - a.size);
+  const clusters = [...(result.clusters || [])].sort((a, b) => b.size - a.size || a.label - b.label);
+  const colour = clusterColours(clusters);
   const noise = result.points.label.filter((l) => l < 0).length;
-  const items = clusters.slice(0, 6).map((c) => [clusterColour(c.label), 'cluster ' + c.label + ': ' + countOf(c.size, 'point')]);
-  if (clusters.length > 6) items.push(['transparent', '… and ' + (clusters.length - 6) + ' more']);
-  items.push([NOISE, 'noise: ' + countOf(noise, 'point')]);
+  const shown = clusters.slice(0, CATEGORICAL.length);
+  const items = shown.map((c) => [colour(c.label), 'cluster ' + c.label + ': ' + countOf(c.size, 'point')]);
+  const rest = clusters.slice(CATEGORICAL.length);
+  if (rest.length) {
+    items.push([REST, countOf(rest.length, 'smaller cluster') + ': ' + countOf(d3.sum(rest, (c) => c.size), 'point')]);
+  }
+  if (noise) items.push([NOISE, 'noise: ' + countOf(noise, 'point')]);
   swatchLegend(target, {
     title: 'Clusters',
     note: countOf(clusters.length, 'cluster') + (result.method ? ' (' + result.method + ')' : ''),

@@ -1,37 +1,12 @@
-// Colour scales: a numeric field by rank, grid values, clusters and categories.
-//
-// Values are coloured by their rank (a sequential quantile scale), so that a few
-// very high prices do not squeeze everything else into one colour; the legend
-// says so with its min, median and max labels.
+// Colour palettes: sequential (numbers, dates), cyclic (hours), categorical
+// (categories, clusters), and the grids of analyses. colourby.js makes the
+// colourings of fields from them.
 
 export const BUCKETS = 48;
 export const sequential = d3.interpolateViridis;
 export const palette = d3.range(BUCKETS).map((i) => sequential(i / (BUCKETS - 1)));
 export const MISSING = '#9aa3ad';
 export const NOISE = '#8c96a0';
-
-// A quantile colour scale over `values` (null, NaN and non-numbers ignored), or null when there are none.
-export function quantileScale(values) {
-  const finite = values.filter(Number.isFinite);
-  if (!finite.length) return null;
-  const rank = d3.scaleSequentialQuantile((t) => t).domain(finite);
-  const sorted = rank.domain();
-  const [min, max] = [sorted[0], sorted[sorted.length - 1]];
-  const bucket = (v) => {
-    if (!Number.isFinite(v)) return -1;
-    return min === max ? BUCKETS - 1 : Math.round(rank(v) * (BUCKETS - 1));
-  };
-  return {
-    min,
-    max,
-    median: d3.quantileSorted(sorted, 0.5),
-    bucket,
-    colour: (v) => {
-      const b = bucket(v);
-      return b < 0 ? MISSING : palette[b];
-    },
-  };
-}
 
 const GRID = {
   heatmap: (t) => d3.interpolateInferno(0.2 + 0.8 * t),
@@ -43,9 +18,20 @@ export function gridColour(analysis) {
   return GRID[analysis] || sequential;
 }
 
-// A cluster's colour; noise (label < 0) is grey.
-export function clusterColour(label) {
-  return label < 0 ? NOISE : d3.schemeTableau10[label % 10];
+// Distinct colours for categories and clusters, none of them grey (grey means noise, missing or other).
+export const CATEGORICAL = ['#4e79a7', '#f28e2c', '#e15759', '#76b7b2', '#59a14f', '#edc949', '#af7aa1',
+  '#ff9da7', '#9c755f', '#2f4b7c', '#bcbd22', '#17becf'];
+export const OTHER = '#d4d8dd';
+// A cyclic palette: hour 23 sits next to hour 0.
+export const cyclic = d3.interpolateSinebow;
+
+// The colours of a clusters result: Map label -> colour, the largest cluster first in the palette,
+// clusters past the palette in one `rest` colour (not grey), noise (label < 0) grey.
+export const REST = '#c9a66b';
+export function clusterColours(clusters) {
+  const order = [...clusters].sort((a, b) => b.size - a.size || a.label - b.label);
+  const colours = new Map(order.map((c, i) => [c.label, i < CATEGORICAL.length ? CATEGORICAL[i] : REST]));
+  return (label) => (label < 0 ? NOISE : colours.get(label) || REST);
 }
 
 // A new scale from categories to colours, in the order they are asked for.

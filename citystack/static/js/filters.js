@@ -12,10 +12,10 @@
 import {BarChart, CategoryList} from './charts.js';
 import {el, input, option} from './dom.js';
 import {saveBlob, saveResult} from './download.js';
-import {filterParams} from './filterstate.js';
 import {getJSON, isAbort, url} from './http.js';
 import {Playback} from './playback.js';
 import {mapPNG} from './snapshot.js';
+import {paramsOf} from './state.js';
 
 const THROTTLE = 120; // ms between chart requests, and between map updates, while a brush moves
 const BINS = 40;
@@ -242,7 +242,7 @@ export class FilterPanel {
       if (Array.isArray(value)) fieldFilters.push(...value);
       else Object.assign(time, value);
     }
-    return {...filterParams(fieldFilters), ...time};
+    return {...paramsOf(fieldFilters), ...time};
   }
 
   // The filters as the page state keeps them: [{field, op, value}].

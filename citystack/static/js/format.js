@@ -35,3 +35,9 @@ export function words(name) {
 export function labelText(name) {
   return words(name).replace(/^./, (c) => c.toUpperCase());
 }
+
+// Text cut to n characters, with an ellipsis when it was longer; on one line.
+export function cut(text, n) {
+  const line = String(text).replace(/\s+/g, ' ');
+  return line.length > n ? line.slice(0, n - 1) + '…' : line;
+}

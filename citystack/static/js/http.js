@@ -13,18 +13,16 @@ export class ApiError extends Error {
   }
 }
 
-// 'a=1&bbox=1,2,3,4' from {a: 1, bbox: '1,2,3,4'}; empty values are left out;
-// an array is the parameter repeated (room_type=a&room_type=b), its values sent whole.
+// 'a=1&bbox=1,2,3,4&g=x&g=y' from {a: 1, bbox: '1,2,3,4', g: ['x', 'y']}: an array is a
+// repeated key; empty values are left out.
 export function query(params) {
   const parts = [];
-  for (const [key, value] of Object.entries(params)) {
-    if (Array.isArray(value)) {
-      for (const v of value) parts.push(encodeURIComponent(key) + '=' + encodeURIComponent(String(v)));
-      continue;
+  for (const [key, given] of Object.entries(params)) {
+    for (const value of Array.isArray(given) ? given : [given]) {
+      if (value === undefined || value === null || value === '') continue;
+      const text = encodeURIComponent(String(value)).replace(/%2C/g, ',');
+      parts.push(encodeURIComponent(key) + '=' + text);
     }
-    if (value === undefined || value === null || value === '') continue;
-    const text = encodeURIComponent(String(value)).replace(/%2C/g, ',');
-    parts.push(encodeURIComponent(key) + '=' + text);
   }
   return parts.join('&');
 }

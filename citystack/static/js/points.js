@@ -1,7 +1,7 @@
 // The points layer: the points of the view on a canvas, coloured by a field,
 // or the bins of the view when it holds too many points; answers hit tests.
 
-import {BUCKETS, MISSING, palette, quantileScale} from './colours.js';
+import {BUCKETS, MISSING, palette} from './colours.js';
 import {CanvasLayer, discs} from './layers.js';
 
 export function pointRadius(zoom) {
@@ -24,24 +24,27 @@ export const PointsLayer = CanvasLayer.extend({
     return this.redraw();
   },
 
-  // features: GeoJSON Point features; field: the numeric property that sets the colour.
-  setPoints(features, field) {
+  // features: GeoJSON Point features; field: the property that sets the colour; paint(values): a
+  // colouring of those values (colourby.js) or null (one colour).
+  setPoints(features, field, paint) {
     const n = features.length;
     const {px, py} = this.projectAll(n, (i) => features[i].geometry.coordinates);
     const values = features.map((f) => (field ? f.properties[field] : null));
-    const scale = field ? quantileScale(values) : null;
+    const scale = field && paint ? paint(values) : null;
+    const colours = scale ? scale.colours : [palette[BUCKETS - 1]];
     // Group by colour so that each colour is one path; high values are drawn last, on top.
-    const groups = Array.from({length: BUCKETS + 1}, () => []);
-    for (let i = 0; i < n; i++) groups[(scale ? scale.bucket(values[i]) : BUCKETS - 1) + 1].push(i);
+    const groups = Array.from({length: colours.length + 1}, () => []);
+    for (let i = 0; i < n; i++) groups[(scale ? scale.index(values[i]) : 0) + 1].push(i);
     this.mode = 'points';
-    this.points = {features, px, py, values, groups, field};
+    this.points = {features, px, py, values, groups, colours, field};
     this.bins = null;
     this.scale = scale;
     return this.redraw();
   },
 
-  // collection: the bins API's FeatureCollection; colour by the mean of `field`, or by count.
-  setBins(collection, field) {
+  // collection: the bins API's FeatureCollection; field: the field whose mean sets the colour ('' for
+  // the count); paint(values): the colouring of the cells' values.
+  setBins(collection, field, paint) {
     const cells = collection.features.map((f) => {
       const ring = f.geometry.coordinates[0];
       const a = this.project0(ring[0][0], ring[0][1]);
@@ -52,7 +55,7 @@ export const PointsLayer = CanvasLayer.extend({
     this.mode = 'bins';
     this.points = null;
     this.bins = {cells, field, grid: collection.grid, total: collection.total};
-    this.scale = quantileScale(cells.map((c) => c.value));
+    this.scale = paint(cells.map((c) => c.value));
     return this.redraw();
   },
 
@@ -65,7 +68,7 @@ export const PointsLayer = CanvasLayer.extend({
   },
 
   _drawPoints(ctx, size, t) {
-    const {px, py, groups} = this.points;
+    const {px, py, groups, colours} = this.points;
     const r = (this._radius = pointRadius(t.zoom));
     const drawn = this._drawn;
     const xs = (this._xs = new Float32Array(px.length));
@@ -80,7 +83,7 @@ export const PointsLayer = CanvasLayer.extend({
       if (!group.length) return;
       ctx.beginPath();
       discs(ctx, group, {px, py}, t, size, r, keep);
-      ctx.fillStyle = g === 0 ? MISSING : palette[g - 1];
+      ctx.fillStyle = g === 0 ? MISSING : colours[g - 1];
       ctx.fill();
       if (r >= 3.5) {
         ctx.lineWidth = 0.6;
@@ -103,7 +106,8 @@ export const PointsLayer = CanvasLayer.extend({
       if (x1 < 0 || y1 < 0 || x0 > size.x || y0 > size.y) continue;
       const g = gap(c);
       c.box = [x0, y0, x1, y1];
-      ctx.fillStyle = this.scale ? this.scale.colour(c.value) : MISSING;
+      const k = this.scale ? this.scale.index(c.value) : -1;
+      ctx.fillStyle = k < 0 ? MISSING : this.scale.colours[k];
       ctx.fillRect(x0 + g, y0 + g, x1 - x0 - 2 * g, y1 - y0 - 2 * g);
     }
     ctx.globalAlpha = 1;

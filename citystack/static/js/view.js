@@ -3,17 +3,24 @@
 // enough. Reads nothing from the page: the request is made of its arguments.
 
 import * as api from './api.js';
-import {hasField} from './fields.js';
 
 const CELLS = 64;
 
-// query: {layer, field, bbox, time: {days, hours}}; limits: {binsThreshold, maxLimit};
+// The `properties` parameter for these field names ('' = every field: a name with a comma cannot be listed).
+export function propertiesParam(names) {
+  const unique = [...new Set(names.filter(Boolean))];
+  if (!unique.length || unique.some((n) => n.includes(','))) return '';
+  return unique.join(',');
+}
+
+// query: {layer, bbox, filters: the filter and time parameters, binsField: the field whose mean colours
+// bins ('' for counts), properties: the field names the points need}; limits: {binsThreshold, maxLimit};
 // options: {signal, onProgress}. Resolves with {mode: 'bins', bins} or {mode: 'points', features}, and total.
-export async function loadView({layer, field, bbox, time}, limits, options) {
-  const params = {bbox, ...time};
-  const bins = await api.bins(layer.name, {...params, cells: CELLS, field}, options);
+export async function loadView({layer, bbox, filters, binsField, properties}, limits, options) {
+  const params = {bbox, ...filters};
+  const bins = await api.bins(layer.name, {...params, cells: CELLS, field: binsField}, options);
   if (bins.total > limits.binsThreshold) return {mode: 'bins', bins, total: bins.total};
-  const properties = [hasField(layer, 'name') ? 'name' : '', field].filter(Boolean).join(',');
-  const collection = await api.features(layer.name, {...params, limit: limits.maxLimit, properties}, options);
+  const collection = await api.features(layer.name,
+    {...params, limit: limits.maxLimit, properties: propertiesParam(properties)}, options);
   return {mode: 'points', features: collection.features, total: bins.total};
 }

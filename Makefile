@@ -25,9 +25,10 @@ vendor: $(VENDOR)/.installed
 
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p $(VENDOR)/leaflet $(VENDOR)/d3
+	mkdir -p $(VENDOR)/leaflet $(VENDOR)/d3 $(VENDOR)/apache-arrow
 	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
 	cp node_modules/d3/dist/d3.min.js $(VENDOR)/d3/
+	cp node_modules/apache-arrow/Arrow.es2015.min.js node_modules/apache-arrow/LICENSE.txt node_modules/apache-arrow/NOTICE.txt $(VENDOR)/apache-arrow/
 	touch $@
 
 sample: venv

@@ -47,6 +47,8 @@ class Settings:
     # Features API.
     default_limit: int = 10_000
     max_limit: int = 50_000
+    # format=arrow (the page's transport: ~25 bytes a point) may ask for this many at once.
+    arrow_max_limit: int = 1_000_000
     bins_threshold: int = 20_000
     # DuckDB layers of up to this many points are also held in memory, in each
     # server process (about 40 bytes a point, plus the columns asked for), and

@@ -27,6 +27,7 @@ from .respond import json_response
 bp = Blueprint("openapi", __name__)
 
 JSON, GEOJSON, CSV, SSE, HTML = "application/json", "application/geo+json", "text/csv", "text/event-stream", "text/html"
+ARROW, PNG, BINARY = "application/vnd.apache.arrow.stream", "image/png", "application/octet-stream"
 ONCE = "Every parameter may be given once: a repeated one is refused with a 400."
 STREAM = ("Send `Accept: text/event-stream` to receive `progress` events ({message, fraction}) "
           "and one final `result` (the JSON answer) or `error` ({error, detail, status}) event instead.")
@@ -144,17 +145,28 @@ def paths(settings: Settings) -> dict:
             "Describe a layer: kind, count, extent, fields and links",
             {"200": _ok("Layer", ref("Layer"))}, [LAYER], codes=("404", *STORE))},
         "/api/layers/{layer}/features": {"get": _operation(
-            "Features of a view as GeoJSON (RFC 7946) or CSV",
-            {"200": {"description": "GeoJSON FeatureCollection ([lon, lat]), or CSV with `format=csv`",
+            "Features of a view as GeoJSON (RFC 7946), CSV or an Apache Arrow stream",
+            {"200": {"description": "GeoJSON FeatureCollection ([lon, lat]), or CSV with `format=csv`, or "
+                                    "with `format=arrow` an Arrow IPC stream: float64 `lon`, `lat`, `id` "
+                                    "(int64, or text), then the properties typed (float64/int64, utf8 "
+                                    "dictionary-encoded for categories, bool, timestamp[us], date32; NULL "
+                                    "as null), in the GeoJSON's order; the next page in a `Link` header",
+                     "headers": {"Link": {"schema": {"type": "string"},
+                                          "description": "format=arrow: `<URL>; rel=\"next\"` when there are more"},
+                                 "X-Number-Returned": {"schema": {"type": "integer", "minimum": 0},
+                                                       "description": "format=arrow: rows in the stream"}},
                      "content": {GEOJSON: {"schema": ref("FeatureCollection")}, CSV: {"schema": {"type": "string"}},
+                                 ARROW: {"schema": {"type": "string", "format": "binary"}},
                                  SSE: {"schema": {"type": "string"}}}}},
             [LAYER, BBOX, DAYS, HOURS,
-             _param("limit", _int(1, settings.max_limit, settings.default_limit), "Most features to return"),
+             _param("limit", _int(1, settings.max_limit, settings.default_limit),
+                    f"Most features to return (`format=arrow`: up to {settings.arrow_max_limit:,})"),
              _param("offset", _int(0, BIGINT, 0), "Features to skip (a `next` link pages on)"),
              _csv("properties", {"type": "string"}, "Fields to include, comma-separated (others: 400); "
                                                    "default all", minItems=1),
-             _param("format", {"type": "string", "enum": ["geojson", "json", "csv"], "default": "geojson"},
-                    "Response format: GeoJSON (`json` is the same) or CSV (`text/csv`, no stream)"),
+             _param("format", {"type": "string", "enum": ["geojson", "json", "csv", "arrow"], "default": "geojson"},
+                    "Response format: GeoJSON (`json` is the same), CSV (`text/csv`, no stream) or Arrow "
+                    "(`application/vnd.apache.arrow.stream`, no stream)"),
              FILTER_PARAM],
             FILTERS + " " + STREAM, codes=("400", "404", "499", *STORE))},
         "/api/layers/{layer}/bins": {"get": _operation(

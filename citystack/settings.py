@@ -50,6 +50,8 @@ class Settings:
     # format=arrow (the page's transport: ~25 bytes a point) may ask for this many at once.
     arrow_max_limit: int = 1_000_000
     bins_threshold: int = 20_000
+    # Density images (GET /api/layers/{layer}/density): most pixels in one image.
+    density_max_pixels: int = 4_000_000
     # DuckDB layers of up to this many points are also held in memory, in each
     # server process (about 40 bytes a point, plus the columns asked for), and
     # small bbox views are answered from there; 0 turns it off.

@@ -53,3 +53,14 @@ def database(request, tmp_path_factory, name: str, layers: dict[str, tuple[str, 
         db = cluster.url.rsplit("/", 1)[0] + "/" + dbname
     build(db, layers)
     return db
+
+
+def parquet_layer(folder, name: str, columns: dict) -> tuple[str, list]:
+    """A layer query reading `columns` (numpy arrays or lists, by column name) from a Parquet
+    file written here: the values land in the store exactly as given, floats bit for bit."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = str(folder / f"{name}.parquet")
+    pq.write_table(pa.table(columns), path)
+    return "SELECT * FROM read_parquet(?)", [path]

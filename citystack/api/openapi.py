@@ -21,6 +21,8 @@ from ..settings import Settings
 from ..state import state
 from ..stores.base import KINDS
 from .classic import MAX_CELLS
+from .density import MAX_SIDE as DENSITY_SIDE
+from .density import STATS as DENSITY_STATS
 from .links import root
 from .respond import json_response
 
@@ -178,6 +180,38 @@ def paths(settings: Settings) -> dict:
              _param("field", {"type": "string"}, "Numeric field to summarise (others: 400)"),
              FILTER_PARAM],
             FILTERS + " " + STREAM, codes=("400", "404", "499", *STORE))},
+        "/api/layers/{layer}/density": {"get": _operation(
+            "The view as a density image: points (or a statistic of a field) per pixel, computed in the store",
+            {"200": {"description": "Pixels binned as numpy.histogram2d bins them (equal widths over the "
+                                    "bbox; the last column and row hold their far edge too), row-major, "
+                                    "north row first. `format=bin`: little-endian uint32 counts, or float32 "
+                                    "values (NaN where empty) for a statistic; `json`: the same as JSON; "
+                                    "`png`: shaded (log scale of counts; a statistic linear), empty pixels "
+                                    "transparent",
+                     "headers": {f"X-Density-{k}": {"schema": schema, "description": text} for k, schema, text in (
+                         ("Width", {"type": "integer", "minimum": 1}, "pixels across"),
+                         ("Height", {"type": "integer", "minimum": 1}, "pixels down"),
+                         ("Bbox", {"type": "string"}, "minlon,minlat,maxlon,maxlat of the image"),
+                         ("Stat", {"type": "string", "enum": list(DENSITY_STATS)}, "what a pixel holds"),
+                         ("Dtype", {"type": "string", "enum": ["uint32", "float32"]}, "format=bin: the array's"),
+                         ("Total", {"type": "integer", "minimum": 0}, "points counted"),
+                         ("Max", {"type": "number"}, "the largest pixel"))},
+                     "content": {BINARY: {"schema": {"type": "string", "format": "binary"}},
+                                 JSON: {"schema": ref("Density")},
+                                 PNG: {"schema": {"type": "string", "format": "binary"}}}}},
+            [LAYER, BBOX, DAYS, HOURS,
+             _param("width", _int(1, DENSITY_SIDE, 256),
+                    f"Pixels across; width x height at most {settings.density_max_pixels:,} (more: 400)"),
+             _param("height", _int(1, DENSITY_SIDE, 256), "Pixels down"),
+             _param("field", {"type": "string"}, "Numeric field for a statistic (others: 400); with "
+                                                 "`stat=count`, the points that have a value are counted"),
+             _param("stat", {"type": "string", "enum": list(DENSITY_STATS), "default": "count"},
+                    "What a pixel holds: the count, or mean/sum/min/max of `field` (needs one: 400)"),
+             _param("format", {"type": "string", "enum": ["bin", "json", "png"], "default": "bin"},
+                    "bin (`application/octet-stream`), json or png (`image/png`)"),
+             FILTER_PARAM],
+            FILTERS + " The bbox needs an area, and a pixel a side of 1e-10 degrees or more (400).",
+            codes=("400", "404", *STORE))},
         "/api/analyses": {"get": _operation("List analyses and their parameters",
                                             {"200": _ok("Analyses", ref("AnalysisCatalogue"))})},
     }
@@ -289,6 +323,13 @@ def schemas() -> dict:
                             ("bbox", "nx", "ny", "dx", "dy")),
             "total": COUNT, "layer": {"type": "string"}, "field": {"type": "string", "nullable": True}},
             ("type", "features", "numberReturned", "grid", "total", "layer", "field")),
+        "Density": _object({
+            "width": {"type": "integer", "minimum": 1}, "height": {"type": "integer", "minimum": 1}, "bbox": bbox,
+            "stat": {"type": "string", "enum": list(DENSITY_STATS)}, "field": {"type": "string", "nullable": True},
+            "total": COUNT, "max": _number(),
+            "counts": _array(COUNT, description="width x height counts, row-major, north row first"),
+            "values": _array(_number(True), description="a statistic: width x height values, null where empty")},
+            ("width", "height", "bbox", "stat", "field", "total", "max", "counts"), additional=False),
         "AnalysisCatalogue": _object({"analyses": _array(_object({
             "name": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
             "kinds": _array({"type": "string", "enum": list(KINDS)}),

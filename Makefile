@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DB ?= data/citystack.duckdb
 VENDOR := citystack/static/vendor
 
-.PHONY: run test bench bench-streams setup venv vendor sample chromium postgis clean
+.PHONY: run test bench bench-streams bench-scale setup venv vendor sample chromium postgis clean
 
 run: setup sample
 	$(BIN)/citystack serve --db $(DB)
@@ -50,6 +50,12 @@ bench: setup
 
 bench-streams: setup
 	$(BIN)/python bench/streams.py
+
+# Arrow and density figures beside datashader (in its own env under bench/out/peers): bench/SCALE.md.
+bench-scale: setup
+	test -x bench/out/peers/datashader/bin/python || (python3 -m venv bench/out/peers/datashader && \
+	  bench/out/peers/datashader/bin/pip install --quiet -r bench/peers/datashader.txt) || true
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) build *.egg-info

@@ -22,7 +22,9 @@ class Settings:
     db: str = DEFAULT_DB
     host: str = "127.0.0.1"
     port: int = 5000
-    workers: int = 1
+    # Server processes; 0 (the default): one per core this process may run on, at most 8
+    # (default_workers). Each holds its own memory index and DuckDB cache: docs/deploy.md.
+    workers: int = 0
     # How a worker serves connections: "gevent" (the default: one greenlet per
     # connection, so open event streams cost a few kilobytes each) or "gthread"
     # (one thread per connection in use, CITYSTACK_THREADS of them; an open event
@@ -99,6 +101,8 @@ class Settings:
         return cls(**values)
 
     def __post_init__(self):
+        if self.workers <= 0:
+            object.__setattr__(self, "workers", default_workers())
         if self.base_url:
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -108,6 +112,21 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """One server process per core this process may run on (its CPU affinity, which a
+    container's cpuset narrows), at most MAX_DEFAULT_WORKERS: requests are CPU-bound
+    (queries, serialization) and each process serves many connections (gevent), so
+    more processes than cores only cost memory."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
 def _convert(f: dataclasses.Field, raw: str):

@@ -32,19 +32,28 @@ def features_response(db, info: LayerInfo, view, properties, limit: int, offset:
     cols = db.features(info.name, view, properties, limit + 1, offset)
     more = len(cols["id"]) > limit
     body = to_ipc(cols, info, limit)
-    headers = {"X-Number-Returned": str(min(limit, len(cols["id"])))}
+    headers = {"X-Number-Returned": str(min(limit, len(cols["id"]))), "Content-Length": str(body.size)}
     if more:
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return Response(body, mimetype=MIMETYPE, headers=headers)
+    return Response(_chunks(body), mimetype=MIMETYPE, headers=headers, direct_passthrough=True)
 
 
-def to_ipc(cols: dict, info: LayerInfo, limit: int | None = None) -> bytes:
-    """A store's features answer (at most `limit` rows) as the bytes of one Arrow IPC stream."""
+def _chunks(buffer: pa.Buffer, size: int = 1 << 20):
+    """The stream as bytes (what WSGI servers take), a megabyte at a time: a million points
+    are ~25 MB, not copied whole once more."""
+    view = memoryview(buffer)
+    for start in range(0, len(view), size):
+        yield bytes(view[start:start + size])
+
+
+def to_ipc(cols: dict, info: LayerInfo, limit: int | None = None) -> pa.Buffer:
+    """A store's features answer (at most `limit` rows) as one Arrow IPC stream (a buffer:
+    bytes(...) or memoryview(...) of it)."""
     table = to_table(cols, info, limit)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return sink.getvalue()
 
 
 def to_table(cols: dict, info: LayerInfo, limit: int | None = None) -> pa.Table:
@@ -80,10 +89,10 @@ def column(values: np.ndarray, field: FieldInfo) -> pa.Array:
         return pa.array(_dates(values), pa.date32())
     if field.type == TIME or kind == "M":
         return _times(values)
-    plain = _objects(values)
-    if field.type == TEXT and not all(v is None or isinstance(v, str) for v in plain):
-        return pa.array(plain)  # typed values under a text field (an older database): Arrow's own inference
-    return _text(pa.array(plain, pa.string()), field)
+    try:  # text (None for NULL), converted in C
+        return _text(pa.array(values, pa.string(), from_pandas=True), field)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # typed values under a text field (an older database)
+        return pa.array(_objects(values))
 
 
 def _number(values: np.ndarray, field: FieldInfo) -> pa.Array:

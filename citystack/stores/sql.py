@@ -139,12 +139,17 @@ class SQLStore(Store):
             return self._features(info, run, view, properties, limit, offset)
 
     def _features(self, info: LayerInfo, run: Run, view: View, properties, limit, offset) -> dict:
+        sql, values, fields = self._features_sql(info, view, properties, limit, offset)
+        return feature_columns(run(sql, values), fields)
+
+    def _features_sql(self, info: LayerInfo, view: View, properties, limit, offset) -> tuple[str, list, list]:
+        """The features query: (sql, values, the fields selected), columns id, lon, lat, fields."""
         fields = selected_fields(info, properties)
         where, values = self._where(info, view)
         m = self.MARK
         cols = ", ".join(list(POSITION) + [quote(f.column) for f in fields])
         sql = f"SELECT {cols} FROM {quote(table_name(info.name))} WHERE {where}{self.ORDER} LIMIT {m} OFFSET {m}"
-        return feature_columns(run(sql, values + [int(limit), int(offset)]), fields)
+        return sql, values + [int(limit), int(offset)], fields
 
     def count(self, layer, view):
         with self._snapshot(layer) as (info, run):

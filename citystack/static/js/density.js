@@ -76,7 +76,7 @@ export function shade(image) {
 }
 
 // A screen layer showing the density image of the view. show(layer, params) asks for the
-// image of the map's view at its size; fires 'drawn' {total, max, width, height} when one
+// image of the map's view at its size (options.pixel: screen pixels per image pixel, 1 by default); fires 'drawn' {total, max, width, height} when one
 // arrives, 'error' {error} when it fails.
 export const DensityLayer = CanvasLayer.extend({
   initialize(options) {
@@ -85,9 +85,11 @@ export const DensityLayer = CanvasLayer.extend({
     this._controller = null;
   },
 
-  async show(layer, params = {}) {
+  // params: the view's filters (the bbox and size are the map's); signal: aborts this request too.
+  async show(layer, params = {}, {signal} = {}) {
     if (this._controller) this._controller.abort();
     const controller = (this._controller = new AbortController());
+    if (signal) signal.addEventListener('abort', () => controller.abort(), {once: true});
     const map = this._map;
     const size = map.getSize();
     const b = map.getBounds();
@@ -95,7 +97,10 @@ export const DensityLayer = CanvasLayer.extend({
     const bbox = [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -85, 85),
       clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -85, 85)];
     try {
-      const image = await fetchDensity(layer, {...params, bbox: bbox.join(','), width: size.x, height: size.y},
+      const pixel = this.options.pixel || 1; // screen pixels per image pixel
+      const width = Math.max(1, Math.ceil(size.x / pixel));
+      const height = Math.max(1, Math.ceil(size.y / pixel));
+      const image = await fetchDensity(layer, {...params, bbox: bbox.join(','), width, height},
         {signal: controller.signal});
       if (controller !== this._controller) return null; // superseded meanwhile
       this._controller = null;

@@ -5,6 +5,7 @@
 import * as api from './api.js';
 import {AnalysisPanel} from './analysis.js';
 import {byId, clear, fill} from './dom.js';
+import {DensityLayer, densityLegend} from './density.js';
 import {countOf, formatCount} from './format.js';
 import {hoverPoints} from './hover.js';
 import {clientPoint} from './layers.js';
@@ -30,6 +31,8 @@ tiles.once('tileerror', () => map.getContainer().classList.add('no-tiles'));
 const status = new Status(byId('status'));
 const tooltip = new Tooltip(byId('tooltip'));
 const points = new PointsLayer({id: 'points-canvas'});
+// Above the point budget: the view's density image, an image pixel per 2 x 2 screen pixels (legible when sparse).
+const density = new DensityLayer({id: 'density-canvas', pixel: 2});
 const viewTask = new Task(status);
 const analysisTask = new Task(status);
 let overlays = null;
@@ -104,6 +107,11 @@ function update() {
   return viewTask.run('counting points in view', async ({signal, progress}) => {
     const view = await loadView(query, config, {signal, onProgress: progress});
     if (view.mode === 'points') progress('drawing ' + countOf(view.features.length, 'point'));
+    else {
+      progress('drawing the density of ' + countOf(view.total, 'point'));
+      const stat = query.field ? {field: query.field, stat: 'mean'} : {};
+      view.density = await density.show(query.layer.name, {...query.time, ...stat}, {signal});
+    }
     drawView(view, query.field);
   });
 }
@@ -111,19 +119,22 @@ function update() {
 function drawView(view, field) {
   const notice = byId('notice');
   if (view.mode === 'bins') {
-    points.setBins(view.bins, field);
-    const grid = view.bins.grid;
-    fill(notice, 'Showing ' + grid.nx + '×' + grid.ny + ' bins: ' + formatCount(view.total) +
-      ' points in view — zoom in to see points');
+    points.setBins(view.bins, field); // counted and hovered by cell, drawn as the density image
+    points.getElement().style.visibility = view.density ? 'hidden' : '';
+    fill(notice, 'Showing the density of ' + formatCount(view.total) + ' points in view (' +
+      (field ? 'mean ' + field + ' ' : '') + 'per pixel) — zoom in to see points');
     menu.setCount(0, formatCount(view.total) + ' in view, binned');
     document.body.dataset.bins = view.bins.features.length;
   } else {
+    density.clear();
+    points.getElement().style.visibility = '';
     points.setPoints(view.features, field);
     clear(notice);
     document.body.dataset.bins = 0;
   }
   document.body.dataset.total = view.total;
-  drawLegend(field);
+  if (view.density) densityLegend(byId('legend'), view.density);
+  else drawLegend(field);
 }
 
 function drawLegend(field) {
@@ -194,6 +205,7 @@ async function start() {
     if (first.extent) fitExtent(first.extent);
     else map.setView([0, 0], 2);
     tiles.addTo(map);
+    density.addTo(map);
     points.addTo(map);
     overlays = new Overlays(map, byId('overlay-legend'), tooltip);
     hoverPoints(map, points, tooltip, byId('hover-ring'), () => overlays.hovering);

@@ -88,8 +88,8 @@ def arrow_figures(out: dict) -> None:
             **p50(lambda: client.get("/api/layers/big/features", query_string=query).get_data(), 7), "bytes": size}
     view = View(bbox=tuple(info.extent))
     cols = store.features("big", view, ["room_type"], N)
-    out["arrow: store.features only (room_type)"] = p50(lambda: store.features("big", view, ["room_type"], N), 7)
-    out["arrow: to_ipc only (room_type)"] = p50(lambda: to_ipc(cols, info), 7)
+    out["numpy path (PostGIS's): store.features of 1M, room_type"] = p50(lambda: store.features("big", view, ["room_type"], N), 7)
+    out["numpy path (PostGIS's): numpy to Arrow IPC, room_type"] = p50(lambda: to_ipc(cols, info), 7)
     for w, h in SIZES:
         out[f"density in-process store {w}x{h}"] = p50(lambda: store.density("big", View(), w, h))
         q = {"width": str(w), "height": str(h)}

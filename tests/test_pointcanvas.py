@@ -12,7 +12,7 @@ import pointlayers
 from conftest import Server
 
 sync_api = pytest.importorskip("playwright.sync_api")
-from test_browser import ARGS, CHROMIUM, READY, Page, wait_for  # noqa: E402
+from test_browser import ARGS, CHROMIUM, Page  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -115,12 +115,22 @@ DENSITY = """async () => {
   const canvas = document.getElementById('density-canvas');
   const ratio = canvas.width / map.getSize().x;
   const ctx = canvas.getContext('2d');
-  const alpha = ([lon, lat]) => {
+  const alpha = ([lon, lat]) => {  // the most opaque pixel of the 5 x 5 around a place
     const p = map.latLngToContainerPoint([lat, lon]);
-    return ctx.getImageData(Math.floor(p.x * ratio), Math.floor(p.y * ratio), 1, 1).data[3];
+    const d = ctx.getImageData(Math.floor(p.x * ratio) - 2, Math.floor(p.y * ratio) - 2, 5, 5).data;
+    let most = 0;
+    for (let i = 3; i < d.length; i += 4) most = Math.max(most, d[i]);
+    return most;
   };
-  return {total: image.total, width: image.width, height: image.height, size: map.getSize(),
-          inside: alpha([-73.98, 40.72]), empty: alpha([-73.95, 40.738]), legend: legend.dataset.density};
+  const before = {inside: alpha([-73.98, 40.72]), empty: alpha([-73.95, 40.738])};
+  // A newer request aborts the one before; the image kept moves with the map until a new one comes.
+  const first = layer.show('many').then(() => 'drawn', (e) => e.name);
+  await layer.show('many');
+  const superseded = await first;
+  map.panBy([150, 40], {animate: false});
+  const moved = {inside: alpha([-73.98, 40.72]), edge: alpha([-73.962, 40.72]), outside: alpha([-73.955, 40.72])};
+  return {total: image.total, width: image.width, height: image.height, size: map.getSize(), ...before,
+          superseded, moved, legend: legend.dataset.density};
 }"""
 
 
@@ -131,5 +141,8 @@ def test_density_image_lies_over_its_points(web):
     got = page.evaluate(DENSITY)
     assert got["total"] == N and (got["width"], got["height"]) == (got["size"]["x"], got["size"]["y"])
     assert got["inside"] > 0 and got["empty"] == 0
+    assert got["superseded"] == "AbortError"
+    # After the pan the image is drawn where its points now are: the box's east edge moved with it.
+    assert got["moved"]["inside"] > 0 and got["moved"]["edge"] > 0 and got["moved"]["outside"] == 0
     assert got["legend"] == str(N)
     assert not web.errors and not web.violations()

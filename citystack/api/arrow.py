@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from flask import Response
 
-from ..stores.base import BOOL, DATE, NUMERIC, TEXT, TIME, FieldInfo, LayerInfo
+from ..stores.base import BOOL, DATE, NUMERIC, TIME, FieldInfo, LayerInfo
 
 MIMETYPE = "application/vnd.apache.arrow.stream"
 
@@ -98,6 +99,9 @@ def _typed(arr: pa.Array, field: FieldInfo) -> pa.Array:
     kind = arr.type
     if pa.types.is_floating(kind):
         arr = arr.cast(pa.float64())
+        nan = pc.is_nan(arr)
+        if pc.any(nan).as_py():  # NaN is NULL, as GeoJSON writes it
+            arr = pc.if_else(nan, pa.scalar(None, pa.float64()), arr)
         if field.integer:
             try:
                 return arr.cast(pa.int64())  # safe: refused when a value is not an integer

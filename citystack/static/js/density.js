@@ -76,8 +76,9 @@ export function shade(image) {
 }
 
 // A screen layer showing the density image of the view. show(layer, params) asks for the
-// image of the map's view at its size (options.pixel: screen pixels per image pixel, 1 by default); fires 'drawn' {total, max, width, height} when one
-// arrives, 'error' {error} when it fails.
+// image of the map's view at its size (options.pixel: screen pixels per image pixel, 1 by
+// default); fires 'drawn' {total, max, width, height} when one arrives, 'error' {error} when
+// it fails, and rejects with an AbortError when a newer request or `signal` cancels it.
 export const DensityLayer = CanvasLayer.extend({
   initialize(options) {
     L.setOptions(this, options);
@@ -102,15 +103,15 @@ export const DensityLayer = CanvasLayer.extend({
       const height = Math.max(1, Math.ceil(size.y / pixel));
       const image = await fetchDensity(layer, {...params, bbox: bbox.join(','), width, height},
         {signal: controller.signal});
-      if (controller !== this._controller) return null; // superseded meanwhile
+      if (controller !== this._controller) throw new DOMException('superseded by a newer view', 'AbortError');
       this._controller = null;
       this.image = {...image, ...shade(image)};
       this.redraw();
       this.fire('drawn', {total: image.total, max: image.max, width: image.width, height: image.height});
       return this.image;
     } catch (err) {
-      if (err.name === 'AbortError') return null;
-      this.fire('error', {error: err});
+      // Aborted (by `signal`, or a newer show()): the caller's task ends quietly, nothing is drawn.
+      if (err.name !== 'AbortError') this.fire('error', {error: err});
       throw err;
     }
   },

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DB ?= data/citystack.duckdb
 VENDOR := citystack/static/vendor
 
-.PHONY: run test bench bench-streams setup venv vendor sample chromium postgis clean
+.PHONY: run test bench bench-streams bench-scale setup venv vendor sample chromium postgis clean
 
 run: setup sample
 	$(BIN)/citystack serve --db $(DB)
@@ -25,9 +25,10 @@ vendor: $(VENDOR)/.installed
 
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p $(VENDOR)/leaflet $(VENDOR)/d3
+	mkdir -p $(VENDOR)/leaflet $(VENDOR)/d3 $(VENDOR)/apache-arrow
 	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
 	cp node_modules/d3/dist/d3.min.js $(VENDOR)/d3/
+	cp node_modules/apache-arrow/Arrow.es2015.min.js node_modules/apache-arrow/LICENSE.txt node_modules/apache-arrow/NOTICE.txt $(VENDOR)/apache-arrow/
 	touch $@
 
 sample: venv
@@ -49,6 +50,12 @@ bench: setup
 
 bench-streams: setup
 	$(BIN)/python bench/streams.py
+
+# Arrow and density figures beside datashader (in its own env under bench/out/peers): bench/SCALE.md.
+bench-scale: setup
+	test -x bench/out/peers/datashader/bin/python || (python3 -m venv bench/out/peers/datashader && \
+	  bench/out/peers/datashader/bin/pip install --quiet -r bench/peers/datashader.txt) || true
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) build *.egg-info

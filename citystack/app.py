@@ -17,7 +17,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings.from_env()
     if settings.analysis_processes:
         pool.warm()  # the analysis workers' forkserver imports numpy, scikit-learn, ... beside the imports below
-    from .api import analyses, classic, errors, export, features, headers, histograms, limits, openapi, pages
+    from .api import (analyses, classic, density, errors, export, features, headers, histograms, limits,
+                      openapi, pages)
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -29,6 +30,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     errors.register(app)
     limits.install(app, settings)
     headers.install(app, settings)
-    for module in (pages, features, histograms, export, analyses, classic, openapi):
+    for module in (pages, features, density, histograms, export, analyses, classic, openapi):
         app.register_blueprint(module.bp)
     return app

@@ -22,7 +22,9 @@ class Settings:
     db: str = DEFAULT_DB
     host: str = "127.0.0.1"
     port: int = 5000
-    workers: int = 1
+    # Server processes; 0 (the default): one per core this process may run on, at most 8
+    # (default_workers). Each holds its own memory index and DuckDB cache: docs/deploy.md.
+    workers: int = 0
     # How a worker serves connections: "gevent" (the default: one greenlet per
     # connection, so open event streams cost a few kilobytes each) or "gthread"
     # (one thread per connection in use, CITYSTACK_THREADS of them; an open event
@@ -47,12 +49,16 @@ class Settings:
     # Features API.
     default_limit: int = 10_000
     max_limit: int = 50_000
+    # format=arrow (the page's transport: ~25 bytes a point) may ask for this many at once.
+    arrow_max_limit: int = 1_000_000
     bins_threshold: int = 20_000
     # Export (GET /api/layers/{layer}/export): most rows one export may hold (a view
     # with more is a 400 naming this limit, before anything is sent), rows per page
     # read from the store while streaming.
     export_max_rows: int = 1_000_000
     export_page_rows: int = 20_000
+    # Density images (GET /api/layers/{layer}/density): most pixels in one image.
+    density_max_pixels: int = 4_000_000
     # DuckDB layers of up to this many points are also held in memory, in each
     # server process (about 40 bytes a point, plus the columns asked for), and
     # small bbox views are answered from there; 0 turns it off.
@@ -100,6 +106,8 @@ class Settings:
         return cls(**values)
 
     def __post_init__(self):
+        if self.workers <= 0:
+            object.__setattr__(self, "workers", default_workers())
         if self.base_url:
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -109,6 +117,21 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """One server process per core this process may run on (its CPU affinity, which a
+    container's cpuset narrows), at most MAX_DEFAULT_WORKERS: requests are CPU-bound
+    (queries, serialization) and each process serves many connections (gevent), so
+    more processes than cores only cost memory."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 
 def _convert(f: dataclasses.Field, raw: str):

@@ -60,7 +60,9 @@ class Server:
         self.log = tempfile.TemporaryFile("w+")  # db is a file path or a postgresql:// URL
         self.proc = subprocess.Popen(CLI + ["serve", "--db", str(db), "--port", str(self.port), *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "CITYSTACK_HEARTBEAT": "0.5", **(env or {})})
+                                     env={**os.environ, "CITYSTACK_HEARTBEAT": "0.5",
+                                          # one process unless a test asks for more (--workers N)
+                                          "CITYSTACK_WORKERS": "1", **(env or {})})
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -5,6 +5,7 @@ process adds nothing; through `citystack serve` where it does."""
 
 from __future__ import annotations
 
+import os
 import re
 from html.parser import HTMLParser
 
@@ -322,3 +323,11 @@ def test_serve_dev_stays_on_loopback_even_when_remote_is_allowed(duckdb_db, fake
 def test_serve_says_when_the_tile_host_cannot_be_allowed(duckdb_db, fake_run):
     result = serve(duckdb_db, env={"CITYSTACK_TILE_URL": "https://a b.org/{z}/{x}/{y}.png"})
     assert result.exit_code == 2 and "CITYSTACK_TILE_URL" in result.output and fake_run == []
+
+
+def test_serve_uses_the_machine_by_default(duckdb_db, fake_run):
+    cores = len(os.sched_getaffinity(0))
+    assert serve(duckdb_db).exit_code == 0
+    assert serve(duckdb_db, "--workers", "3").exit_code == 0
+    assert serve(duckdb_db, env={"CITYSTACK_WORKERS": "1"}).exit_code == 0
+    assert [conf.workers for conf in fake_run] == [min(cores, 8), 3, 1]

@@ -38,6 +38,7 @@ DATA_DEPENDENT = {
     "properties", "field", "weight", "fields",  # field names: those of the layer only
     "layer",  # an analysis asked of a layer of another kind
     "w", "h", "cell_size",  # /getData/: needed with analysis=true; cells must fit the window
+    "width",  # density: width x height must fit the pixel cap
 }
 
 # Gaussian-process and gradient-boosting fits take tens of seconds whatever the points

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, request
 from .. import checks
 from ..checks import BadParam
 from ..state import state
-from . import params
+from . import arrow, params
 from .links import link, segment
 from .geojson import bins_collection, feature_collection, to_csv
 from .respond import json_response, respond
@@ -54,9 +54,10 @@ def features(name):
     db, conf, args = store(), settings(), request.args
     info = db.layer(name)
     view = params.view(args, info, FEATURE_PARAMS)
-    limit = params.integer(args, "limit", conf.default_limit, 1, conf.max_limit)
+    fmt = checks.choice(params.get(args, "format") or "geojson", "format", ("geojson", "json", "csv", "arrow"))
+    limit = params.integer(args, "limit", conf.default_limit, 1,
+                           conf.arrow_max_limit if fmt == "arrow" else conf.max_limit)
     offset = params.integer(args, "offset", 0, 0)
-    fmt = checks.choice(params.get(args, "format") or "geojson", "format", ("geojson", "json", "csv"))
     props = None
     if params.get(args, "properties"):
         props = [p.strip() for p in args["properties"].split(",") if p.strip()]
@@ -65,6 +66,8 @@ def features(name):
                 raise BadParam("properties", f"layer {name!r} has no field {p!r} "
                                              f"(fields: {', '.join(info.field_names)})")
     next_url = _next_link(name, args, offset + limit)
+    if fmt == "arrow":  # api/arrow.py: the page's binary transport
+        return arrow.features_response(db, info, view, props, limit, offset, next_url)
 
     if fmt == "csv":  # a file, never an event stream
         cols = db.features(name, view, props, limit, offset)

@@ -23,12 +23,15 @@ from ..stores.base import KINDS
 from ..stores.histograms import DEFAULT_BINS, DEFAULT_TOP
 from .classic import MAX_CELLS
 from .histograms import MAX_BINS, MAX_CHARTS, MAX_TOP
+from .density import MAX_SIDE as DENSITY_SIDE
+from .density import STATS as DENSITY_STATS
 from .links import root
 from .respond import json_response
 
 bp = Blueprint("openapi", __name__)
 
 JSON, GEOJSON, CSV, SSE, HTML = "application/json", "application/geo+json", "text/csv", "text/event-stream", "text/html"
+ARROW, PNG, BINARY = "application/vnd.apache.arrow.stream", "image/png", "application/octet-stream"
 ONCE = ("Every parameter may be given once (a repeated one is refused with a 400), but the values of a "
         "field filter `FIELD=` or `FIELD_not=`.")
 STREAM = ("Send `Accept: text/event-stream` to receive `progress` events ({message, fraction}) "
@@ -160,17 +163,28 @@ def paths(settings: Settings) -> dict:
             "Describe a layer: kind, count, extent, fields and links",
             {"200": _ok("Layer", ref("Layer"))}, [LAYER], codes=("404", *STORE))},
         "/api/layers/{layer}/features": {"get": _operation(
-            "Features of a view as GeoJSON (RFC 7946) or CSV",
-            {"200": {"description": "GeoJSON FeatureCollection ([lon, lat]), or CSV with `format=csv`",
+            "Features of a view as GeoJSON (RFC 7946), CSV or an Apache Arrow stream",
+            {"200": {"description": "GeoJSON FeatureCollection ([lon, lat]), or CSV with `format=csv`, or "
+                                    "with `format=arrow` an Arrow IPC stream: float64 `lon`, `lat`, `id` "
+                                    "(int64, or text), then the properties typed (float64/int64, utf8 "
+                                    "dictionary-encoded for categories, bool, timestamp[us], date32; NULL "
+                                    "as null), in the GeoJSON's order; the next page in a `Link` header",
+                     "headers": {"Link": {"schema": {"type": "string"},
+                                          "description": "format=arrow: `<URL>; rel=\"next\"` when there are more"},
+                                 "X-Number-Returned": {"schema": {"type": "integer", "minimum": 0},
+                                                       "description": "format=arrow: rows in the stream"}},
                      "content": {GEOJSON: {"schema": ref("FeatureCollection")}, CSV: {"schema": {"type": "string"}},
+                                 ARROW: {"schema": {"type": "string", "format": "binary"}},
                                  SSE: {"schema": {"type": "string"}}}}},
             [LAYER, BBOX, DAYS, HOURS, FROM, TO,
-             _param("limit", _int(1, settings.max_limit, settings.default_limit), "Most features to return"),
+             _param("limit", _int(1, settings.max_limit, settings.default_limit),
+                    f"Most features to return (`format=arrow`: up to {settings.arrow_max_limit:,})"),
              _param("offset", _int(0, BIGINT, 0), "Features to skip (a `next` link pages on)"),
              _csv("properties", {"type": "string"}, "Fields to include, comma-separated (others: 400); "
                                                    "default all", minItems=1),
-             _param("format", {"type": "string", "enum": ["geojson", "json", "csv"], "default": "geojson"},
-                    "Response format: GeoJSON (`json` is the same) or CSV (`text/csv`, no stream)"),
+             _param("format", {"type": "string", "enum": ["geojson", "json", "csv", "arrow"], "default": "geojson"},
+                    "Response format: GeoJSON (`json` is the same), CSV (`text/csv`, no stream) or Arrow "
+                    "(`application/vnd.apache.arrow.stream`, no stream)"),
              FILTER_PARAM],
             FILTERS + " " + STREAM, codes=("400", "404", "499", *STORE))},
         "/api/layers/{layer}/bins": {"get": _operation(
@@ -221,6 +235,38 @@ def paths(settings: Settings) -> dict:
             f"At most {settings.export_max_rows:,} rows (CITYSTACK_EXPORT_MAX_ROWS): a view holding more is a "
             "400 (`parameter`: export_max_rows) before anything is sent, never a file cut short. "
             + FILTERS, codes=("400", "404", *STORE))},
+        "/api/layers/{layer}/density": {"get": _operation(
+            "The view as a density image: points (or a statistic of a field) per pixel, computed in the store",
+            {"200": {"description": "Pixels binned as numpy.histogram2d bins them (equal widths over the "
+                                    "bbox; the last column and row hold their far edge too), row-major, "
+                                    "north row first. `format=bin`: little-endian uint32 counts, or float32 "
+                                    "values (NaN where empty) for a statistic; `json`: the same as JSON; "
+                                    "`png`: shaded (log scale of counts; a statistic linear), empty pixels "
+                                    "transparent",
+                     "headers": {f"X-Density-{k}": {"schema": schema, "description": text} for k, schema, text in (
+                         ("Width", {"type": "integer", "minimum": 1}, "pixels across"),
+                         ("Height", {"type": "integer", "minimum": 1}, "pixels down"),
+                         ("Bbox", {"type": "string"}, "minlon,minlat,maxlon,maxlat of the image"),
+                         ("Stat", {"type": "string", "enum": list(DENSITY_STATS)}, "what a pixel holds"),
+                         ("Dtype", {"type": "string", "enum": ["uint32", "float32"]}, "format=bin: the array's"),
+                         ("Total", {"type": "integer", "minimum": 0}, "points counted"),
+                         ("Max", {"type": "number"}, "the largest pixel"))},
+                     "content": {BINARY: {"schema": {"type": "string", "format": "binary"}},
+                                 JSON: {"schema": ref("Density")},
+                                 PNG: {"schema": {"type": "string", "format": "binary"}}}}},
+            [LAYER, BBOX, DAYS, HOURS,
+             _param("width", _int(1, DENSITY_SIDE, 256),
+                    f"Pixels across; width x height at most {settings.density_max_pixels:,} (more: 400)"),
+             _param("height", _int(1, DENSITY_SIDE, 256), "Pixels down"),
+             _param("field", {"type": "string"}, "Numeric field for a statistic (others: 400); with "
+                                                 "`stat=count`, the points that have a value are counted"),
+             _param("stat", {"type": "string", "enum": list(DENSITY_STATS), "default": "count"},
+                    "What a pixel holds: the count, or mean/sum/min/max of `field` (needs one: 400)"),
+             _param("format", {"type": "string", "enum": ["bin", "json", "png"], "default": "bin"},
+                    "bin (`application/octet-stream`), json or png (`image/png`)"),
+             FILTER_PARAM],
+            FILTERS + " The bbox needs an area, and a pixel a side of 1e-10 degrees or more (400).",
+            codes=("400", "404", *STORE))},
         "/api/analyses": {"get": _operation("List analyses and their parameters",
                                             {"200": _ok("Analyses", ref("AnalysisCatalogue"))})},
     }
@@ -390,6 +436,13 @@ def schemas() -> dict:
                     "dates": _array({"type": "string", "format": "date"},
                                     description="first day of each bucket, from the field's min to its max")},
                    "part", "bucket", "dates")]},
+        "Density": _object({
+            "width": {"type": "integer", "minimum": 1}, "height": {"type": "integer", "minimum": 1}, "bbox": bbox,
+            "stat": {"type": "string", "enum": list(DENSITY_STATS)}, "field": {"type": "string", "nullable": True},
+            "total": COUNT, "max": _number(),
+            "counts": _array(COUNT, description="width x height counts, row-major, north row first"),
+            "values": _array(_number(True), description="a statistic: width x height values, null where empty")},
+            ("width", "height", "bbox", "stat", "field", "total", "max", "counts"), additional=False),
         "AnalysisCatalogue": _object({"analyses": _array(_object({
             "name": {"type": "string"}, "title": {"type": "string"}, "description": {"type": "string"},
             "kinds": _array({"type": "string", "enum": list(KINDS)}),

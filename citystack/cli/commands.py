@@ -208,7 +208,8 @@ def layers(db, as_json):
 @db_option
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 5000).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes (default 1).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes (default: one per core, at most 8; CITYSTACK_WORKERS).")
 @click.option("--connections", type=click.IntRange(1, 100_000), default=None,
               help="Open connections per process, event streams included (default 4000).")
 @click.option("--threads", type=click.IntRange(1, 256), default=None,

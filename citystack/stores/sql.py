@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+
 from typing import Callable, Sequence
 
 import numpy as np
@@ -139,12 +140,17 @@ class SQLStore(Store):
             return self._features(info, run, view, properties, limit, offset)
 
     def _features(self, info: LayerInfo, run: Run, view: View, properties, limit, offset) -> dict:
+        sql, values, fields = self._features_sql(info, view, properties, limit, offset)
+        return feature_columns(run(sql, values), fields)
+
+    def _features_sql(self, info: LayerInfo, view: View, properties, limit, offset) -> tuple[str, list, list]:
+        """The features query: (sql, values, the fields selected), columns id, lon, lat, fields."""
         fields = selected_fields(info, properties)
         where, values = self._where(info, view)
         m = self.MARK
         cols = ", ".join(list(POSITION) + [quote(f.column) for f in fields])
         sql = f"SELECT {cols} FROM {quote(table_name(info.name))} WHERE {where}{self.ORDER} LIMIT {m} OFFSET {m}"
-        return feature_columns(run(sql, values + [int(limit), int(offset)]), fields)
+        return sql, values + [int(limit), int(offset)], fields
 
     def count(self, layer, view):
         with self._snapshot(layer) as (info, run):
@@ -249,3 +255,96 @@ class SQLStore(Store):
                     yield feature_columns(out, fields)
                 if n < size:
                     return
+
+    # -- density images (issue 11) -------------------------------------------------
+
+    DENSITY_STATS = ("count", "mean", "sum", "min", "max")
+
+    def density(self, layer, view, width, height, field=None, stat="count"):
+        """Per-pixel counts (or a statistic of the numeric `field`) of the view on a
+        `width` x `height` grid over its bbox (the layer's extent when it has none),
+        binned exactly as ``numpy.histogram2d(lon, lat, [width, height], range=bbox)``
+        bins: equal widths, each pixel holding its west/south edge, the last column and
+        row their far edge too. One GROUP BY over the pixels of the view.
+
+        The pixel is first estimated as floor((x - x0) / step), then moved by one where
+        that estimate and the edges differ in the last bits: the edges are computed as
+        numpy.linspace computes them (k * step + x0, the last one the bbox's own edge),
+        and a point belongs to the last edge at or below it."""
+        if stat not in self.DENSITY_STATS:
+            raise BadParam("stat", f"expected one of {', '.join(self.DENSITY_STATS)}, got {stat!r}")
+        if stat != "count" and not field:
+            raise BadParam("field", f"stat={stat} needs a numeric field")
+        with self._snapshot(layer) as (info, run):
+            bbox = tuple(float(v) for v in (view.bbox or info.extent or (0, 0, 1, 1)))
+            view = View(bbox=bbox, filters=view.filters, days=view.days, hours=view.hours,
+                        start=view.start, end=view.end)
+            x0, y0, x1, y1 = bbox
+            if not (x1 > x0 and y1 > y0):
+                raise BadParam("bbox", "a density image needs a view with an area (min below max)")
+            sx, sy = (x1 - x0) / width, (y1 - y0) / height
+            if sx < 1e-10 or sy < 1e-10:
+                raise BadParam("bbox", "too small for that many pixels (a pixel must span 1e-10 degrees or more)")
+            value = ""
+            if field:
+                f = info.field(field)
+                if f.type != NUMERIC:
+                    raise BadParam("field", f"field {field!r} is {f.type}: density statistics need a number")
+                value = f", {quote(f.column)} AS v"
+            where, values = self._where(info, view)
+            m = self.MARK
+            dbl = "DOUBLE PRECISION"
+
+            def pixel(coord: str, start: float, step: float, last: int, name: str) -> tuple[str, list]:
+                # i0: the estimate; then one down if below its lower edge, one up if at or above
+                # the next edge (not past the last pixel: the far edge belongs to it).
+                sql = (f"{name}0 - CASE WHEN {coord} < CAST({name}0 AS {dbl}) * {m} + {m} THEN 1 ELSE 0 END "
+                       f"+ CASE WHEN {name}0 < {m} AND {coord} >= CAST({name}0 + 1 AS {dbl}) * {m} + {m} "
+                       f"THEN 1 ELSE 0 END AS {name}")
+                return sql, [step, start, last, step, start]
+
+            isql, ivals = pixel("x", x0, sx, width - 1, "i")
+            jsql, jvals = pixel("y", y0, sy, height - 1, "j")
+            stats = {"count": "", "sum": ", sum(v) AS s", "min": ", min(v) AS s", "max": ", max(v) AS s",
+                     "mean": f", {self._mean('v')} AS s"}[stat]
+            counted = "count(v)" if field else "count(*)"
+            # One integer key per pixel (j * width + i) to group on: quicker than the pair.
+            sql = (f"SELECT k, {counted} AS n{stats} FROM (SELECT j * {m} + i AS k{', v' if field else ''} FROM ("
+                   f"SELECT {isql}, {jsql}{', v' if field else ''} FROM ("
+                   f"SELECT lon AS x, lat AS y{', v' if field else ''}, "
+                   f"least(greatest(CAST(floor((lon - {m}) / {m}) AS INTEGER), 0), {m}) AS i0, "
+                   f"least(greatest(CAST(floor((lat - {m}) / {m}) AS INTEGER), 0), {m}) AS j0 FROM ("
+                   f"SELECT lon, lat{value} FROM {quote(table_name(info.name))} WHERE {where}) AS rows"
+                   f") AS estimated) AS pixels) AS keyed GROUP BY k")
+            params = [int(width)] + ivals + jvals + [x0, sx, width - 1, y0, sy, height - 1] + values
+            out = run(sql, params)
+        return density_image(bbox, width, height, out, field, stat)
+
+
+@dataclasses.dataclass
+class Density:
+    """A density image: ``counts`` (uint32) and, for a statistic, ``values`` (float64, NaN
+    where no point has a value), each ``height`` rows of ``width`` pixels, north row first."""
+
+    bbox: tuple[float, float, float, float]
+    width: int
+    height: int
+    counts: np.ndarray
+    values: np.ndarray | None
+    field: str | None
+    stat: str
+
+
+def density_image(bbox, width: int, height: int, out: dict, field, stat: str) -> Density:
+    key = np.asarray(out["k"], dtype=np.int64)
+    i, j = key % width, key // width
+    row = (height - 1 - j) * width + i  # north row first
+    counts = np.zeros(width * height, dtype=np.uint32)
+    counts[row] = np.asarray(out["n"], dtype=np.uint32)
+    values = None
+    if stat != "count":
+        values = np.full(width * height, np.nan)
+        values[row] = np.asarray(out["s"], dtype=np.float64)
+        values[counts == 0] = np.nan
+    return Density(bbox, width, height, counts.reshape(height, width),
+                   None if values is None else values.reshape(height, width), field, stat)

@@ -7,6 +7,7 @@ import {AnalysisPanel} from './analysis.js';
 import {Card} from './card.js';
 import {colourMode, colouring, countColouring} from './colourby.js';
 import {byId, clear, el, fill} from './dom.js';
+import {DensityLayer, densityLegend} from './density.js';
 import {defaultColour, nameField} from './fields.js';
 import {FilterPanel} from './filters.js';
 import {countOf, formatCount} from './format.js';
@@ -42,6 +43,8 @@ const tooltip = new Tooltip(byId('tooltip'));
 const pinRing = L.circleMarker([0, 0], {radius: 9, color: '#1c2530', weight: 2.5, fill: false, interactive: false});
 const card = new Card(byId('card'), () => pinRing.remove());
 const points = new PointsLayer({id: 'points-canvas'});
+// Above the point budget: the view's density image, an image pixel per 2 x 2 screen pixels (legible when sparse).
+const density = new DensityLayer({id: 'density-canvas', pixel: 2});
 const viewTask = new Task(status);
 const analysisTask = new Task(status);
 let overlays = null;
@@ -177,6 +180,11 @@ function update() {
   const run = viewTask.run('counting points in view', async ({signal, progress}) => {
     const view = await loadView(query, config, {signal, onProgress: progress});
     if (view.mode === 'points') progress('drawing ' + countOf(view.features.length, 'point'));
+    else {
+      progress('drawing the density of ' + countOf(view.total, 'point'));
+      const stat = query.binsField ? {field: query.binsField, stat: 'mean'} : {};
+      view.density = await density.show(layer.name, {...query.filters, ...stat}, {signal});
+    }
     if (layer === state.layer) drawView(view, field);
   });
   endWaiting(); // after the run's own job has started: the status line is never idle between them
@@ -196,18 +204,24 @@ function drawView(view, field) {
     const binsField = colourMode(layer, state.colour).kind === 'number' ? field : '';
     points.setBins(view.bins, binsField,
       (values) => (binsField ? kept(colouring(layer, state.colour, values, {bins: true})) : countColouring(values)));
+    points.getElement().style.visibility = view.density ? 'hidden' : ''; // counted and hovered by cell
     const grid = view.bins.grid;
-    fill(notice, 'Showing ' + grid.nx + '×' + grid.ny + ' bins: ' + formatCount(view.total) +
-      ' points in view — zoom in to see points' + (field && !binsField ? ' coloured by ' + field : ''));
+    fill(notice, (view.density ? 'Showing the density of ' + formatCount(view.total) + ' points in view (' +
+      (binsField ? 'mean ' + binsField + ' ' : '') + 'per pixel)' :
+      'Showing ' + grid.nx + '×' + grid.ny + ' bins: ' + formatCount(view.total) + ' points in view') +
+      ' — zoom in to see points');
     menu.setCount(0, formatCount(view.total) + ' in view, binned');
     document.body.dataset.bins = view.bins.features.length;
   } else {
+    density.clear();
+    points.getElement().style.visibility = '';
     points.setPoints(view.features, field, (values) => kept(colouring(layer, state.colour, values)));
     clear(notice);
     document.body.dataset.bins = 0;
   }
   document.body.dataset.total = view.total;
-  drawLegend(field);
+  if (view.density) densityLegend(byId('legend'), view.density);
+  else drawLegend(field);
 }
 
 function drawLegend(field) {
@@ -364,6 +378,7 @@ async function start() {
     else if (first.extent) fitExtent(first.extent);
     else map.setView([0, 0], 2);
     tiles.addTo(map);
+    density.addTo(map);
     points.addTo(map);
     overlays = new Overlays(map, byId('overlay-legend'), tooltip);
     hoverPoints(map, points, tooltip, byId('hover-ring'), {

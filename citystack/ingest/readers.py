@@ -137,7 +137,8 @@ def _name_notes(header: list[str], publics: list[str], idents: list[str]) -> lis
         by_folded.setdefault(public.lower(), []).append(public)
     for group in by_folded.values():
         if len(group) > 1:
-            notes.append(f"columns {', '.join(map(repr, group))} differ only in case: all kept, each under its own name")
+            notes.append(f"columns {', '.join(map(repr, group))} differ only in case: "
+                         "all kept, each under its own name")
     return notes
 
 

@@ -53,7 +53,8 @@ def main(n: int = 1_000_000) -> None:
             runs.append(seconds)
         print(f"{label}: best {min(runs):.2f} s, median {statistics.median(runs):.2f} s "
               f"({path.stat().st_size / 1e6:.0f} MB)")
-        print("   " + "\n   ".join(line for line in proc.stdout.splitlines() if "time field" in line or "layer" in line))
+        shown = [line for line in proc.stdout.splitlines() if "time field" in line or "layer" in line]
+        print("   " + "\n   ".join(shown))
 
 
 if __name__ == "__main__":

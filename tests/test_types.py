@@ -352,3 +352,16 @@ def test_postgis_keeps_types_and_description(tmp_path, pg_cluster):
     finally:
         a.close()
         b.close()
+
+
+def test_checkin_layer_time_summary_from_its_day_hour_and_time(tmp_path):
+    stamps = [datetime.datetime(2012, 4, 1) + datetime.timedelta(hours=7 * k, minutes=k) for k in range(150)]
+    rows = [[f"u{k % 9}", f"p{k % 13}", t.strftime("%Y-%m-%dT%H:%M:%S"), 40.7 + k % 13 / 1000, -74 + k % 13 / 1000]
+            for k, t in enumerate(stamps)]
+    path = write_csv(tmp_path / "c.csv", ["User", "Place", "When", "latitude", "longitude"], rows)
+    db, proc = load(tmp_path, path, "--user", "User", "--place", "Place", "--time", "When")
+    info = open_store(str(db)).layer("t")
+    assert info.kind == "checkins" and info.time.field == "time" and info.time_field.type == "time"
+    assert info.time.hours == [sum(1 for t in stamps if t.hour == h) for h in range(24)]
+    assert info.time.days == [sum(1 for t in stamps if t.weekday() == d) for d in range(7)]
+    assert info.time.dates == [[d.isoformat(), n] for d, n in sorted(Counter(t.date() for t in stamps).items())]

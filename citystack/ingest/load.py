@@ -411,6 +411,7 @@ def _public(report, col, names) -> str:
     return names.get(col, col)
 
 
+
 def _publish_checkins(staging, columns, layer, mapping, props, bad, path, report, names, hints):
     con = staging.con
     user, place = quote(mapping.user), quote(mapping.place)

@@ -73,6 +73,10 @@ def stage(con, path: str, fmt: str) -> Staged:
     GeoJSON ``_geometry_type``, ``_lon``, ``_lat``)."""
     reader = {"csv": _csv_sql, "geojson": _geojson_sql, "parquet": _parquet_sql}[fmt]
     sql, params, header = reader(path)
+    if header is not None:
+        staged = _csv_direct(con, sql, params, header)
+        if staged is not None:
+            return staged
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _read AS {sql}", params)
     except Exception as exc:  # duckdb raises several error classes for bad input
@@ -93,6 +97,28 @@ def stage(con, path: str, fmt: str) -> Staged:
     staged = Staged(columns={new: dtype for new, (_, dtype) in zip(idents, kept)},
                     public=dict(zip(idents, publics)))
     staged.notes = _name_notes(header if header is not None else publics, publics, idents)
+    return staged
+
+
+def _csv_direct(con, sql: str, params: list, header: list[str]) -> Staged | None:
+    """A CSV file read straight into raw under its identifiers (one pass, no copy); None
+    when DuckDB's reading of the header differs from the file's (the general path then
+    reads it, and explains a failure)."""
+    publics = _public_names(header)
+    idents = identifiers(publics)
+    names = ", ".join(f"'{n}'" for n in idents)  # [a-z0-9_] only
+    direct = sql.replace("all_varchar = true)", f"all_varchar = true, names = [{names}])")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw AS SELECT row_number() OVER () - 1 AS _row, * "
+                    f"FROM ({direct}) AS f", params)
+    except Exception:  # noqa: BLE001 - any failure: the general path reads the file again and explains
+        return None
+    cols = [(row[0], row[1]) for row in con.execute("DESCRIBE raw").fetchall()][1:]
+    if [c for c, _ in cols] != idents:
+        con.execute("DROP TABLE raw")
+        return None
+    staged = Staged(columns=dict(cols), public=dict(zip(idents, publics)))
+    staged.notes = _name_notes(header, publics, idents)
     return staged
 
 
@@ -137,7 +163,8 @@ def _name_notes(header: list[str], publics: list[str], idents: list[str]) -> lis
         by_folded.setdefault(public.lower(), []).append(public)
     for group in by_folded.values():
         if len(group) > 1:
-            notes.append(f"columns {', '.join(map(repr, group))} differ only in case: all kept, each under its own name")
+            notes.append(f"columns {', '.join(map(repr, group))} differ only in case: "
+                         "all kept, each under its own name")
     return notes
 
 

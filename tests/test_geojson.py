@@ -68,3 +68,32 @@ def test_empty_and_no_properties():
     bare = {"id": np.array([5]), "lon": np.array([1.5]), "lat": np.array([2.5])}
     assert orjson.loads(orjson.dumps(feature_collection(nest(bare))))["features"] == [
         {"type": "Feature", "id": 5, "geometry": {"type": "Point", "coordinates": [1.5, 2.5]}, "properties": {}}]
+
+
+def test_typed_values_are_the_same_whatever_form_the_store_gave():
+    """DuckDB gives datetime64 arrays (objects with None when there are NULLs); psycopg
+    datetime, date and bool objects, or datetime64 for dates: the JSON is the same."""
+    from citystack.stores.base import FieldInfo, LayerInfo
+
+    layer = LayerInfo("l", "points", 2, None, [FieldInfo("t", "time"), FieldInfo("d", "date"),
+                                                FieldInfo("b", "bool"), FieldInfo("code", "number", id=True),
+                                                FieldInfo("ref", "text", id=True)], 1, big_ids=True)
+    base = {"id": np.array([2**53 + 1, 2**62 + 3], dtype=np.int64), "lon": np.array([1.0, 2.0]),
+            "lat": np.array([3.0, 4.0])}
+    forms = [
+        {"t": np.array(["2021-01-08T17:58:48", "NaT"], dtype="datetime64[us]"),
+         "d": np.array(["2021-01-08", "NaT"], dtype="datetime64[D]"), "b": np.array([True, None], dtype=object),
+         "code": np.array([2**53 + 1, 2**60 + 1], dtype=np.int64), "ref": np.array(["a,b", None], dtype=object)},
+        {"t": np.array([dt.datetime(2021, 1, 8, 17, 58, 48), None], dtype=object),
+         "d": np.array(["2021-01-08T00:00", "NaT"], dtype="datetime64[us]"), "b": np.array([True, None], dtype=object),
+         "code": np.array([2**53 + 1, 2**60 + 1], dtype=object), "ref": np.array(["a,b", None], dtype=object)},
+        {"t": np.array([dt.datetime(2021, 1, 8, 17, 58, 48), None], dtype=object),
+         "d": np.array([dt.date(2021, 1, 8), None], dtype=object), "b": np.array([np.True_, None], dtype=object),
+         "code": np.array([2**53 + 1, 2**60 + 1], dtype=object), "ref": np.array(["a,b", None], dtype=object)},
+    ]
+    want = [{"t": "2021-01-08T17:58:48", "d": "2021-01-08", "b": True, "code": str(2**53 + 1), "ref": "a,b"},
+            {"t": None, "d": None, "b": None, "code": str(2**60 + 1), "ref": None}]
+    for props in forms:
+        got = orjson.loads(orjson.dumps(feature_collection({**base, "properties": props}, None, layer)))
+        assert [f["properties"] for f in got["features"]] == want
+        assert [f["id"] for f in got["features"]] == [str(2**53 + 1), str(2**62 + 3)]

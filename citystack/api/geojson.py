@@ -120,8 +120,10 @@ def _json_values(array: np.ndarray, kind: str = "plain") -> list[bytes]:
     if kind == "plain" and array.dtype.kind in "biuf":
         return orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
     values = typed_values(array, kind)
-    if kind in TYPED:  # no value of these holds a comma: the whole list at once, split
-        return orjson.dumps(values)[1:-1].split(b",")
+    if kind in TYPED:  # these values hold no comma (text kept as text might): the whole list at once, split
+        parts = orjson.dumps(values)[1:-1].split(b",")
+        if len(parts) == len(values) or not values:
+            return parts if values else []
     return [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY) for v in values]
 
 

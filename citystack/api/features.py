@@ -53,6 +53,10 @@ def layer(name):
 def features(name):
     db, conf, args = store(), settings(), request.args
     info = db.layer(name)
+    if info.kind == "areas":  # polygons: api/areas.py
+        from .areas import features as area_features
+
+        return area_features(db, conf, info, args)
     view = params.view(args, info, FEATURE_PARAMS)
     limit = params.integer(args, "limit", conf.default_limit, 1, conf.max_limit)
     offset = params.integer(args, "offset", 0, 0)

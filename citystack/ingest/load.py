@@ -47,6 +47,8 @@ def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip
         raise IngestError(f"invalid layer name {layer!r}: use lower-case letters, digits and _ "
                           "(starting with a letter, at most 48)")
     report = Report(file=path)
+    if _areas(db, path, layer, skip_invalid, report, progress):  # a polygon file: ingest/areas.py
+        return report
     try:
         report.format = detect_format(path)
         progress(f"reading {os.path.basename(path)}", 0.05)
@@ -62,6 +64,20 @@ def load_file(db: str, path: str, layer: str, mapping: Mapping = Mapping(), skip
         raise IngestError(str(exc)) from None
     progress("done", 1.0)
     return report
+
+
+def _areas(db, path, layer, skip_invalid, report, progress) -> bool:
+    from .areas import AreasError, areas_format, load_areas
+
+    fmt = areas_format(path)
+    if fmt is None:
+        return False
+    try:
+        load_areas(db, path, layer, fmt, skip_invalid, report, progress)
+    except AreasError as exc:
+        raise IngestError(str(exc)) from None
+    progress("done", 1.0)
+    return True
 
 
 def _pair(layer: str, mapping: Mapping) -> dict[str, str]:

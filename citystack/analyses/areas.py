@@ -67,6 +67,7 @@ def _number(v):
         Param("field", "field", None, help="numeric field for mean, median, min, max, sum"),
         Param("category", "field", None, numeric=False, help="field whose values' shares stat=share gives"),
         Param("min_count", "int", 0, 0, help="withhold areas with fewer points (privacy)"),
+        Param("min_users", "int", 0, 0, help="withhold areas of fewer distinct users (check-in layers)"),
         Param("simplify", "float", None, 0, 1, help="simplify outlines by this many degrees"),
         Param("zoom", "int", None, 0, 24, help="simplify outlines for this web-map zoom"),
     ],
@@ -81,15 +82,19 @@ def areas(data, params, progress):
         raise BadParam("category", "stat=share needs a category field")
     store, view = data.store, data.view
     progress(f"counting {data.layer.name} by {params['areas']}", 0.1)
-    stats = store.area_stats(data.layer.name, view, params["areas"], field, category)
+    from .privacy import user_field
+
+    users = user_field(data.layer) if params["min_users"] else None
+    stats = store.area_stats(data.layer.name, view, params["areas"], field, category, users)
     progress("outlines", 0.7)
     shapes = store.area_features(params["areas"], View(bbox=view.bbox))
     return collection(shapes, stats, stat, field is not None, category is not None, params["min_count"],
-                      tolerance(params["simplify"], params["zoom"]), data.layer.name, params["areas"])
+                      tolerance(params["simplify"], params["zoom"]), data.layer.name, params["areas"],
+                      params["min_users"])
 
 
 def collection(shapes: dict, stats: dict, stat: str, with_field: bool, with_category: bool, min_count: int,
-               tol: float | None, layer: str, areas_layer: str) -> dict:
+               tol: float | None, layer: str, areas_layer: str, min_users: int = 0) -> dict:
     """The FeatureCollection of the analysis (one feature per area in view)."""
     index = {int(i): k for k, i in enumerate(stats["id"].tolist())}
     geoms = geometries(shapes["wkb"], tol)
@@ -99,7 +104,7 @@ def collection(shapes: dict, stats: dict, stat: str, with_field: bool, with_cate
         k = index[int(ident)]
         count = int(stats["count"][k])
         counted += count
-        if count < min_count:
+        if count < min_count or ("users" in stats and int(stats["users"][k]) < min_users):
             withheld += 1
             continue
         km2 = float(shapes["km2"][row])
@@ -118,6 +123,7 @@ def collection(shapes: dict, stats: dict, stat: str, with_field: bool, with_cate
         features.append({"type": "Feature", "id": int(ident), "geometry": geoms[row], "properties": out})
     values = [f["properties"]["value"] for f in features if f["properties"]["value"] is not None]
     summary = {"areas": len(shapes["id"]), "shown": len(features), "withheld": withheld, "min_count": min_count,
+               "min_users": min_users,
                "in_areas": counted, "outside": int(stats["outside"]), "stat": stat,
                "min": min(values) if values else None, "max": max(values) if values else None,
                "boundary_rule": "a point on a shared boundary counts for the area with the lowest _ord "

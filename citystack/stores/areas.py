@@ -172,6 +172,17 @@ def group_stats(area: np.ndarray, count_areas: int, values: np.ndarray | None,
     return out
 
 
+def distinct_per_group(group: np.ndarray, n: int, users: np.ndarray) -> np.ndarray:
+    """Distinct non-null `users` per group 0 .. n - 1."""
+    users = np.asarray(users, dtype=object)
+    keep = np.not_equal(users, None)
+    if not keep.any():
+        return np.zeros(n, dtype=np.int64)
+    _, code = np.unique(users[keep].astype(str), return_inverse=True)
+    pairs = np.unique(group[keep].astype(np.int64) * (int(code.max()) + 1) + code)
+    return np.bincount(pairs // (int(code.max()) + 1), minlength=n)
+
+
 def _label(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"

@@ -231,8 +231,8 @@ class PostGISStore(SQLStore):
                 self._notify_pool = None
         self._pool.close()
 
-    def area_stats(self, layer, view, areas, field=None, category=None):
-        return _area_stats(self, layer, view, areas, field, category)
+    def area_stats(self, layer, view, areas, field=None, category=None, users=None):
+        return _area_stats(self, layer, view, areas, field, category, users)
 
 
 # -- reading ----------------------------------------------------------------
@@ -319,7 +319,7 @@ def _describe(url: str) -> str:
     return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=None):
+def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=None, users=None):
     """PostGISStore.area_stats: one query. Each point's area is the lowest _ord among the
     areas whose polygon covers it (ST_Covers on the GiST index), then a GROUP BY area
     (and, for shares, GROUPING SETS by area and category)."""
@@ -334,6 +334,7 @@ def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=No
     where, values = store._where(pinfo, pview)
     value = f"CAST({quote(pinfo.field(field).column)} AS double precision)" if field else "NULL::double precision"
     cat = f"CAST({quote(pinfo.field(category).column)} AS text)" if category else "NULL::text"
+    who = f"CAST({quote(pinfo.field(users).column)} AS text)" if users else "NULL::text"
     seen, seen_values = "TRUE", []
     if view.bbox is not None:
         minx, miny, maxx, maxy = (float(v) for v in view.bbox)
@@ -341,8 +342,8 @@ def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=No
     groups = "GROUPING SETS ((area), (area, c))" if category else "area, c"
     sql = (f"SELECT area, GROUPING(c) AS g, c, count(*) AS count, count(*) FILTER (WHERE seen) AS seen, "
            "count(v) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max, "
-           "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median FROM ("
-           f"SELECT {value} AS v, {cat} AS c, {seen} AS seen, (SELECT min(a._ord) FROM "
+           "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median, count(DISTINCT u) AS users FROM ("
+           f"SELECT {value} AS v, {cat} AS c, {who} AS u, {seen} AS seen, (SELECT min(a._ord) FROM "
            f"{quote(table_name(ainfo.name))} AS a WHERE ST_Covers(a.geom, p.geom)) AS area "
            f"FROM {quote(table_name(pinfo.name))} AS p WHERE {where}) AS q GROUP BY {groups}")
     got = store._run(sql, seen_values + values)
@@ -354,6 +355,8 @@ def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=No
                    max=np.full(n, np.nan), median=np.full(n, np.nan))
     if category:
         out["share"] = [dict() for _ in range(n)]
+    if users:
+        out["users"] = np.zeros(n, dtype=np.int64)
     for r in range(len(got["count"])):
         a, whole = got["area"][r], (not category) or int(got["g"][r]) == 1
         if a is None or (isinstance(a, float) and np.isnan(a)):
@@ -368,6 +371,8 @@ def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=No
                 out["share"][k][got["c"][r]] = int(got["count"][r])
             continue
         out["count"][k] = int(got["count"][r])
+        if users:
+            out["users"][k] = int(got["users"][r])
         if field:
             out["n"][k] = int(got["n"][r])
             for key in ("sum", "min", "max", "median"):

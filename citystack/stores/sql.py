@@ -216,11 +216,12 @@ class SQLStore(Store):
             return {"id": rows["id"], "lon": rows["lon"], "lat": rows["lat"], "wkb": rows["wkb"],
                     "km2": rows["_km2"], "properties": {f.name: rows[f.column] for f in info.fields}}
 
-    def area_stats(self, layer, view, areas, field=None, category=None):
+    def area_stats(self, layer, view, areas, field=None, category=None, users=None):
         """Points of `layer` in `view` counted by the areas of `areas` in view (see
         stores/areas.py for the rule): ``id`` of each area in view (_ord order), ``count``,
         with `field` ``n``, ``sum``, ``min``, ``max``, ``median``, with `category` ``share``
-        (a dict of value counts per area), and ``outside`` (points in view in no area)."""
+        (a dict of value counts per area), with `users` (a field) ``users``, its distinct values
+        per area, and ``outside`` (points in view in no area)."""
         from .areas import area_rows, assign, envelope, group_stats, require_areas
 
         with self._snapshot(areas) as (ainfo, arun):
@@ -230,7 +231,7 @@ class SQLStore(Store):
             cand = inview if view.bbox is None else area_rows(ainfo, arun, View(bbox=env), self.MARK)
         pview = View(bbox=env, filters=view.filters, days=view.days, hours=view.hours,
                      start=view.start, end=view.end)
-        names = ["lon", "lat"] + [n for n in (field, category) if n]
+        names = ["lon", "lat"] + list(dict.fromkeys(n for n in (field, category, users) if n))
         cols = self.columns(layer, pview, names)
         lon, lat = np.asarray(cols["lon"], dtype=np.float64), np.asarray(cols["lat"], dtype=np.float64)
         hit = assign(lon, lat, cand)
@@ -244,6 +245,12 @@ class SQLStore(Store):
             seen = (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
         out = group_stats(np.where(area >= 0, area, -1), len(inview["_ord"]),
                           cols[field] if field else None, cols[category] if category else None)
+        if users:
+            from .areas import distinct_per_group
+
+            inside = area >= 0
+            out["users"] = distinct_per_group(area[inside], len(inview["_ord"]),
+                                              np.asarray(cols[users], dtype=object)[inside])
         out["id"] = inview["id"]
         out["outside"] = int(np.count_nonzero((area == -1) & seen))
         return out

@@ -90,3 +90,16 @@ def withhold_grid(data, grid, values: np.ndarray, min_count: int, min_users: int
     mask = withheld(counts, users, min_count, min_users)
     values[mask] = np.nan
     return int(mask.sum())
+
+
+def pixel_withheld(grid, lon, lat, min_count: int) -> np.ndarray:
+    """The 2015 heat map's cells (a PixelGrid, list order: north row first) holding fewer
+    than `min_count` points: a bool array over that list. A point is in the cell whose
+    centre is nearest (the cell it falls in); points in the margins are in none."""
+    if not min_count or grid.empty:
+        return np.zeros(grid.nx * grid.ny, dtype=bool)
+    u, v = grid.cell_units(lon, lat)
+    i, j = np.floor(u + 0.5), np.floor(v + 0.5)
+    ok = np.isfinite(i) & np.isfinite(j)
+    counts, _ = cell_counts(i[ok].astype(np.int64), j[ok].astype(np.int64), grid.nx, grid.ny)
+    return (counts[::-1] < min_count).reshape(-1)

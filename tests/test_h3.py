@@ -74,3 +74,25 @@ def test_square_stays_the_default(client):
     plain = client.get("/api/layers/listings/bins?cells=16").get_json()
     square = client.get("/api/layers/listings/bins?cells=16&shape=square").get_json()
     assert plain["features"] == square["features"] and "grid" in plain
+
+
+def test_vectorized_cells_equal_latlng_to_cell_everywhere():
+    """The lattice path (analyses/hexagons.py) against h3 itself: random points on the whole
+    sphere (every face, near pentagons and face edges) and points on cell edges and corners."""
+    import numpy as np
+
+    from citystack.analyses.hexagons import cells
+
+    rng = np.random.default_rng(7)
+    lat = np.degrees(np.arcsin(rng.uniform(-1, 1, 20000)))
+    lon = rng.uniform(-180, 180, 20000)
+    corners = np.array([v for c in h3.grid_disk(h3.latlng_to_cell(22.54, 114.05, 9), 3)
+                        for v in h3.cell_to_boundary(c)])
+    mids = (corners + np.roll(corners, 1, axis=0)) / 2  # on (or a hair off) the edges
+    lat = np.concatenate([lat, corners[:, 0], mids[:, 0]])
+    lon = np.concatenate([lon, corners[:, 1], mids[:, 1]])
+    for res in (0, 3, 8, 9, 12, 15):
+        want = [h3.str_to_int(h3.latlng_to_cell(a, b, res)) for a, b in zip(lat.tolist(), lon.tolist())]
+        assert cells(lon, lat, res).tolist() == want, res
+        city = slice(20000, None)  # the city's points alone: the one-face path
+        assert cells(lon[city], lat[city], res).tolist() == want[20000:], res

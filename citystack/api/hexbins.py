@@ -68,8 +68,8 @@ def _hexagons(db, info, view, res, field, user, min_count, min_users, progress) 
     names = ["lon", "lat"] + [n for n in (field, user) if n]
     cols = db.columns(info.name, view, list(dict.fromkeys(names)))
     progress(f"{len(cols['lon'])} points to H3 cells", 0.4)
-    cell = hexagons.cells(cols["lon"], cols["lat"], res)
-    agg = hexagons.aggregate(cell, cols[field] if field else None, cols[user] if user else None)
+    uniq, inv = hexagons.cell_groups(cols["lon"], cols["lat"], res)
+    agg = hexagons.aggregate(uniq, inv, cols[field] if field else None, cols[user] if user else None)
     hide = withheld(agg["count"], agg.get("users"), min_count, min_users)
     keep = ~hide
     shapes = hexagons.polygons(agg["cell"][keep])

@@ -4,6 +4,7 @@ citystack's code path), on both stores."""
 
 from __future__ import annotations
 
+import collections
 import csv
 import json
 import statistics
@@ -101,7 +102,8 @@ def api(areas_db):
 
 
 def run(api, **query):
-    r = api.get("/api/analyses/areas", query_string=query)
+    name = "flows" if "top" in query else "areas"
+    r = api.get(f"/api/analyses/{name}", query_string=query)
     assert r.status_code == 200, r.get_data(as_text=True)
     return r.get_json()
 
@@ -370,3 +372,37 @@ def test_points_layer_as_areas_is_a_400(api):
     assert api.get("/api/analyses/areas?layer=listings").status_code == 400
     assert api.get("/api/analyses/areas?layer=listings&areas=hoods&stat=median").status_code == 400
     assert api.get("/api/analyses/areas?layer=hoods&areas=hoods").status_code == 400
+
+
+# -- flows -------------------------------------------------------------------------------------------
+
+def test_divvy_flows_between_community_areas(api, chicago_reference):
+    """Start-area to end-area trip counts and mean durations against brute force (self-loops apart)."""
+    import datetime
+
+    geoms, props, rows, covers = chicago_reference
+    ends = [k for k, r in enumerate(rows) if r["end_lat"] and r["end_lng"]]
+    end_cover = brute(geoms, np.array([float(rows[k]["end_lng"]) for k in ends]),
+                      np.array([float(rows[k]["end_lat"]) for k in ends]))
+    assert (covers.sum(axis=0) <= 1).all() and (end_cover.sum(axis=0) <= 1).all()  # no trip end on a boundary
+    start_area = np.where(covers.any(axis=0), covers.argmax(axis=0), -1)
+    pairs = collections.defaultdict(list)
+    for n, k in enumerate(ends):
+        a, b = start_area[k], end_cover[:, n].argmax() if end_cover[:, n].any() else -1
+        if a >= 0 and b >= 0:
+            t0, t1 = (datetime.datetime.fromisoformat(rows[k][c]) for c in ("started_at", "ended_at"))
+            pairs[(a + 1, b + 1)].append((t1 - t0).total_seconds())
+    got = run(api, layer="trips", areas="community", top=10000)
+    answered = {(f["origin"], f["destination"]): f for f in got["flows"] + got["self_loops"]}
+    assert {k: v["count"] for k, v in answered.items()} == {k: len(v) for k, v in pairs.items()}
+    for k, v in pairs.items():
+        assert answered[k]["mean_duration_s"] == pytest.approx(sum(v) / len(v))
+    assert all(f["origin"] != f["destination"] for f in got["flows"])
+    assert all(f["origin"] == f["destination"] for f in got["self_loops"])
+    counts = [f["count"] for f in got["flows"]]
+    assert counts == sorted(counts, reverse=True)
+    assert got["summary"]["placed"] == sum(len(v) for v in pairs.values())
+    top = run(api, layer="trips", areas="community", top=5, min_count=100)
+    assert [(f["origin"], f["destination"]) for f in top["flows"]] == \
+        [(f["origin"], f["destination"]) for f in got["flows"]][:5]
+    assert top["summary"]["withheld"] == sum(1 for v in pairs.values() if len(v) < 100)

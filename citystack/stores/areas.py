@@ -71,13 +71,14 @@ def overlap_clause(bbox, mark: str) -> tuple[str, list]:
 
 
 def area_rows(info: LayerInfo, run, view: View, mark: str, extra: Sequence[str] = (),
-              limit: int | None = None, offset: int = 0) -> dict[str, np.ndarray]:
-    """Areas in view (bounding box overlap, and the view's field filters), in _ord order:
-    _ord, id, lon, lat, the bounding box, _km2, wkb and the `extra` columns (checked)."""
-    from .sql import where_clause
-
+              limit: int | None = None, offset: int = 0, where_clause=None) -> dict[str, np.ndarray]:
+    """Areas in view (bounding box overlap, and the view's field filters: `where_clause`,
+    stores/sql.py's, required with filters), in _ord order: _ord, id, lon, lat, the
+    bounding box, _km2, wkb and the `extra` columns (checked)."""
     require_areas(info, "layer")
-    where, values = where_clause(info, View(filters=view.filters), mark)
+    where, values = "TRUE", []
+    if view.filters:
+        where, values = where_clause(info, View(filters=view.filters), mark)
     box, box_values = overlap_clause(view.bbox, mark)
     cols = ["_ord", "id", "lon", "lat", *AREA_COLUMNS[:4], "_km2", "wkb", *extra]
     sql = (f"SELECT {', '.join(quote(c) for c in cols)} FROM {quote(table_name(info.name))} "

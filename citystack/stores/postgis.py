@@ -340,12 +340,17 @@ def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=No
         minx, miny, maxx, maxy = (float(v) for v in view.bbox)
         seen, seen_values = "(p.lon >= %s AND p.lon <= %s AND p.lat >= %s AND p.lat <= %s)", [minx, maxx, miny, maxy]
     groups = "GROUPING SETS ((area), (area, c))" if category else "area, c"
-    sql = (f"SELECT area, GROUPING(c) AS g, c, count(*) AS count, count(*) FILTER (WHERE seen) AS seen, "
+    # The points in view (p), each covered point's lowest-_ord area (hit: a join on ST_Covers,
+    # which PostgreSQL runs area by area over the points' GiST index, each polygon prepared
+    # once), then one GROUP BY over p LEFT JOIN hit.
+    sql = (f"WITH p AS NOT MATERIALIZED (SELECT _ord, geom, {value} AS v, {cat} AS c, {who} AS u, "
+           f"{seen} AS seen FROM {quote(table_name(pinfo.name))} AS p WHERE {where}), "
+           f"hit AS (SELECT p._ord AS pid, min(a._ord) AS area FROM p JOIN {quote(table_name(ainfo.name))} AS a "
+           "ON ST_Covers(a.geom, p.geom) GROUP BY p._ord) "
+           "SELECT hit.area AS area, GROUPING(c) AS g, c, count(*) AS count, count(*) FILTER (WHERE seen) AS seen, "
            "count(v) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max, "
-           "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median, count(DISTINCT u) AS users FROM ("
-           f"SELECT {value} AS v, {cat} AS c, {who} AS u, {seen} AS seen, (SELECT min(a._ord) FROM "
-           f"{quote(table_name(ainfo.name))} AS a WHERE ST_Covers(a.geom, p.geom)) AS area "
-           f"FROM {quote(table_name(pinfo.name))} AS p WHERE {where}) AS q GROUP BY {groups}")
+           "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median, count(DISTINCT u) AS users "
+           f"FROM p LEFT JOIN hit ON hit.pid = p._ord GROUP BY {groups.replace('area', 'hit.area')}")
     got = store._run(sql, seen_values + values)
     position = {int(o): k for k, o in enumerate(inview["_ord"].tolist())}
     n = len(position)

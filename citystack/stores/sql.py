@@ -212,7 +212,8 @@ class SQLStore(Store):
         from .areas import area_rows
 
         with self._snapshot(layer) as (info, run):
-            rows = area_rows(info, run, view, self.MARK, [f.column for f in info.fields], limit, offset)
+            rows = area_rows(info, run, view, self.MARK, [f.column for f in info.fields], limit, offset,
+                             where_clause)
             return {"id": rows["id"], "lon": rows["lon"], "lat": rows["lat"], "wkb": rows["wkb"],
                     "km2": rows["_km2"], "properties": {f.name: rows[f.column] for f in info.fields}}
 

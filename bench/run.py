@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # pgcluster
 
 import analysis  # noqa: E402
+import areas  # noqa: E402
 import city  # noqa: E402
 import common  # noqa: E402
 import brush  # noqa: E402
@@ -291,6 +292,7 @@ def main() -> int:
         r.step("Brush move to map redrawn, 1,000,000 points, headless Chromium", "-", brush.step)
         r.step("Interpolate (svr), 10,000 points, HTTP event stream", "≤ 10 s", interpolate)
         r.step("Worker memory over 10 reloads of a 1,000,000-point layer", "within 10%", reload.step)
+        r.step("Areas analysis and H3 bins, 1,000,000 points", "≤ 500 ms", areas.step)
     except TimeUp as exc:
         r.notes.append(f"Stopped early: {exc}.")
     finally:

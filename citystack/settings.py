@@ -92,6 +92,13 @@ class Settings:
     analysis_processes: int = 1
     cache_bytes: int = 64 * 1024 * 1024  # analysis results kept per process, by serialized size
     plugins: str = ""  # extra analysis modules, comma-separated dotted names
+    # Privacy (analyses/privacy.py): a bin, hexagon, area or heat-map cell with fewer
+    # points than min_count, or fewer distinct users than min_users (check-in layers),
+    # is withheld. Requests may ask for more, never less. Check-in layers withhold
+    # aggregates of fewer than checkin_min_users users unless it is set to 0.
+    min_count: int = 0
+    min_users: int = 0
+    checkin_min_users: int = 3
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

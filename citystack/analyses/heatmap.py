@@ -51,6 +51,8 @@ GEOMETRIC_SPAN = 24.0  # bandwidths a kernel row may span before its factors lea
         Param("cells", "int", 100, 4, 400, help="cells along the longer side of the view"),
         Param("cell_size", "float", None, 1, 20000, help="cell side in metres; overrides cells"),
         Param("weight", "field", None, help="numeric field to weight the points by"),
+        Param("min_count", "int", 0, 0, help="withhold cells holding fewer points (privacy)"),
+        Param("min_users", "int", 0, 0, help="withhold cells of fewer distinct users (check-in layers)"),
     ],
 )
 def heatmap(data, params, progress):
@@ -64,7 +66,10 @@ def heatmap(data, params, progress):
     x, y = grid.project(cols["lon"], cols["lat"])
     dens = density(x, y, cols[weight] if weight else None, grid.x, grid.y,
                    params["bandwidth"], progress)
-    return {"kind": "grid", "grid": grid_result(grid, dens, "max", density=dens),
+    from .privacy import withhold_grid  # cells below the thresholds: NaN, counted
+
+    hidden = withhold_grid(data, grid, dens, params.get("min_count", 0), params.get("min_users", 0))
+    return {"kind": "grid", "grid": grid_result(grid, dens, "max", density=dens), "withheld": hidden,
             "bandwidth": params["bandwidth"], "cell_m": list(grid.cell_m), "weight": weight,
             "units": "weight per m²" if weight else "points per m²", "input": data.info()}
 

@@ -31,7 +31,7 @@ from .. import checks
 from ..checks import BadParam  # noqa: F401  (analyses raise it from here)
 from ..stores.base import NUMERIC, LayerInfo, Store, View
 
-BUILTIN = ("heatmap", "interpolate", "clusters", "network")
+BUILTIN = ("heatmap", "interpolate", "clusters", "network", "areas", "flows")
 TYPES = ("int", "float", "bool", "choice", "field", "str")
 
 

@@ -212,7 +212,9 @@ class Runner:
         if info.kind not in analysis.kinds:
             raise BadParam("layer", f"{name} works on {' or '.join(analysis.kinds)} layers; "
                                     f"{layer!r} is a {info.kind} layer")
-        return analysis, info, analysis.parse(raw, info)
+        from .privacy import apply  # the thresholds in force: the request's or the server's, the larger
+
+        return analysis, info, apply(analysis.parse(raw, info), info, self.settings)
 
     def _key(self, analysis: Analysis, info, view: View, params: dict) -> tuple:
         return ("analysis", analysis.name, info.name, view.key(), tuple(sorted(params.items())))

@@ -57,13 +57,27 @@ def get_data():
         out = classic_collection(cols, name_f, price_f)
         if analysis:
             status("starting analysis...")
-            out["analysis"] = _run_analysis(state, analysis, view, info, cols, price_f, version)
+            hidden = _withheld(state, info, args, analysis, view, cols)  # privacy: analyses/privacy.py
+            out["analysis"] = _run_analysis(state, analysis, view, info, cols, price_f, version, hidden)
+            if hidden is not None:
+                out["withheld"] = int(len(hidden))
         return json_response(out)
     finally:
         status("idle")
 
 
-def _run_analysis(state, analysis, view, info, cols, price_field, version) -> orjson.Fragment:
+def _withheld(state, info, args, analysis, view, cols):
+    """The heat map's cells (list positions) below the min_count in force, or None."""
+    from ..analyses.privacy import pixel_withheld, thresholds
+
+    w, h, cell, kind = analysis
+    min_count, _ = thresholds(info, state.settings, params.integer(args, "min_count", 0, 0), None)
+    if kind != "heatmap" or not min_count:
+        return None
+    return np.flatnonzero(pixel_withheld(PixelGrid(view.bbox, w, h, cell), cols["lon"], cols["lat"], min_count))
+
+
+def _run_analysis(state, analysis, view, info, cols, price_field, version, hidden=None) -> orjson.Fragment:
     """The analysis cells, through the runner like every analysis: cached, in
     a slot, in a worker process stopped at the time limit or when the client
     leaves; its progress lines go to the 2015 status stream."""
@@ -72,8 +86,9 @@ def _run_analysis(state, analysis, view, info, cols, price_field, version) -> or
     inputs = {"lon": cols["lon"], "lat": cols["lat"], price_field: cols["properties"][price_field]}
     progress = Progress(lambda message, fraction: state.broadcaster.publish(message),
                         state.settings.analysis_time_limit, gone_check(request.environ))
-    key = ("classic", info.name, view.key(), w, h, cell, kind, price_field, state.settings.max_limit)
-    task = Task(analysis_cells, (kind, grid, inputs, price_field))
+    drop = None if hidden is None else tuple(hidden.tolist())
+    key = ("classic", info.name, view.key(), w, h, cell, kind, price_field, state.settings.max_limit, drop)
+    task = Task(analysis_cells, (kind, grid, inputs, price_field, drop))
     return orjson.Fragment(state.runner.call_json(key, task, progress, version))  # sent as the worker wrote it
 
 
@@ -98,7 +113,7 @@ def _analysis_request(args):
     return (w, h, cell, kind) if wanted else None
 
 
-def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -> list[dict]:
+def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, drop, status=None) -> list[dict]:
     """The 2015 analysis: a heat map of the points (the 2015 kernel, stretched
     from minimum to maximum), or an interpolated price surface. A view with no
     width or height covers no ground: its analysis is an empty list.
@@ -109,7 +124,11 @@ def analysis_cells(kind: str, grid: PixelGrid, cols, price_field: str, status) -
     if grid.empty:
         return []
     if kind == "heatmap":
-        return grid.cells(heat(grid, cols["lon"], cols["lat"]), "range")
+        cells = grid.cells(heat(grid, cols["lon"], cols["lat"]), "range")
+        if drop:  # withheld (too few points): not sent
+            gone = set(drop)
+            cells = [c for k, c in enumerate(cells) if k not in gone]
+        return cells
     x, y = grid.proj.forward(cols["lon"], cols["lat"])
     price = np.asarray(cols[price_field], dtype=float)
     if np.isfinite(price).sum() < 10:

@@ -14,7 +14,7 @@ from .respond import json_response, respond
 
 bp = Blueprint("features", __name__)
 FEATURE_PARAMS = {"limit", "offset", "properties", "format"}
-BIN_PARAMS = {"cells", "field"}
+BIN_PARAMS = {"cells", "field", "shape", "resolution", "min_count", "min_users"}  # the last 4: api/hexbins.py
 
 
 def store():
@@ -53,6 +53,10 @@ def layer(name):
 def features(name):
     db, conf, args = store(), settings(), request.args
     info = db.layer(name)
+    if info.kind == "areas":  # polygons: api/areas.py
+        from .areas import features as area_features
+
+        return area_features(db, conf, info, args)
     view = params.view(args, info, FEATURE_PARAMS)
     fmt = checks.choice(params.get(args, "format") or "geojson", "format", ("geojson", "json", "csv", "arrow"))
     limit = params.integer(args, "limit", conf.default_limit, 1,
@@ -99,6 +103,11 @@ def bins(name):
         if field not in numeric:
             raise BadParam("field", f"layer {name!r} has no numeric field {field!r} "
                                             f"(numeric fields: {', '.join(numeric)})")
+
+    from . import hexbins
+
+    if hexbins.wanted(args, info, settings()):  # hexagons, or privacy thresholds in force
+        return hexbins.bins(db, settings(), info, args, view, cells, field)
 
     def work(progress):
         progress(f"binning {name}", 0.1)

@@ -83,6 +83,10 @@ def load_files(db: str, paths: list[str], layer: str, mapping: Mapping = Mapping
         raise IngestError("--append adds rows to a points layer; check-in files make a pair of layers: "
                           "load them as one file")
     reports: list[Report] = []
+    if len(paths) == 1 and not append:
+        report = Report(file=paths[0])
+        if _areas(db, paths[0], layer, skip_invalid, report, progress):  # a polygon file: ingest/areas.py
+            return [report]
     try:
         with open_writer(db) as staging:
             pair = _pair(layer, mapping)
@@ -174,6 +178,20 @@ def _time_column(mapping: Mapping, typed: dict[str, Typed], report: Report) -> s
                             "choose one with --time COL")
         return None
     return stamps[0].column if stamps else None
+
+
+def _areas(db, path, layer, skip_invalid, report, progress) -> bool:
+    from .areas import AreasError, areas_format, load_areas
+
+    fmt = areas_format(path)
+    if fmt is None:
+        return False
+    try:
+        load_areas(db, path, layer, fmt, skip_invalid, report, progress)
+    except AreasError as exc:
+        raise IngestError(str(exc)) from None
+    progress("done", 1.0)
+    return True
 
 
 def _pair(layer: str, mapping: Mapping) -> dict[str, str]:

@@ -23,7 +23,7 @@ from ..checks import DAYS, BadParam  # noqa: F401  (DAYS: re-exported)
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 NUMERIC = "number"
 TEXT = "text"
-KINDS = ("points", "checkins")
+KINDS = ("points", "checkins", "areas")
 
 
 class StoreError(Exception):

@@ -231,6 +231,9 @@ class PostGISStore(SQLStore):
                 self._notify_pool = None
         self._pool.close()
 
+    def area_stats(self, layer, view, areas, field=None, category=None, users=None):
+        return _area_stats(self, layer, view, areas, field, category, users)
+
 
 # -- reading ----------------------------------------------------------------
 
@@ -316,3 +319,73 @@ def _describe(url: str) -> str:
     except psycopg.Error:
         return "the database"
     return f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+
+
+def _area_stats(store: PostGISStore, layer, view, areas, field=None, category=None, users=None):
+    """PostGISStore.area_stats: one query. Each point's area is the lowest _ord among the
+    areas whose polygon covers it (ST_Covers on the GiST index), then a GROUP BY area
+    (and, for shares, GROUPING SETS by area and category)."""
+    from .areas import area_rows, envelope, require_areas
+
+    ainfo = store.layer(areas)
+    require_areas(ainfo)
+    pinfo = store.layer(layer)
+    inview = area_rows(ainfo, store._run, View(bbox=view.bbox), "%s")
+    env = envelope(view.bbox, inview)
+    pview = View(bbox=env, filters=view.filters, days=view.days, hours=view.hours, start=view.start, end=view.end)
+    where, values = store._where(pinfo, pview)
+    value = f"CAST({quote(pinfo.field(field).column)} AS double precision)" if field else "NULL::double precision"
+    cat = f"CAST({quote(pinfo.field(category).column)} AS text)" if category else "NULL::text"
+    who = f"CAST({quote(pinfo.field(users).column)} AS text)" if users else "NULL::text"
+    seen, seen_values = "TRUE", []
+    if view.bbox is not None:
+        minx, miny, maxx, maxy = (float(v) for v in view.bbox)
+        seen, seen_values = "(p.lon >= %s AND p.lon <= %s AND p.lat >= %s AND p.lat <= %s)", [minx, maxx, miny, maxy]
+    groups = "GROUPING SETS ((area), (area, c))" if category else "area, c"
+    # The points in view (p), each covered point's lowest-_ord area (hit: a join on ST_Covers,
+    # which PostgreSQL runs area by area over the points' GiST index, each polygon prepared
+    # once), then one GROUP BY over p LEFT JOIN hit.
+    sql = (f"WITH p AS NOT MATERIALIZED (SELECT _ord, geom, {value} AS v, {cat} AS c, {who} AS u, "
+           f"{seen} AS seen FROM {quote(table_name(pinfo.name))} AS p WHERE {where}), "
+           f"hit AS (SELECT p._ord AS pid, min(a._ord) AS area FROM p JOIN {quote(table_name(ainfo.name))} AS a "
+           "ON ST_Covers(a.geom, p.geom) GROUP BY p._ord) "
+           "SELECT hit.area AS area, GROUPING(c) AS g, c, count(*) AS count, count(*) FILTER (WHERE seen) AS seen, "
+           "count(v) AS n, sum(v) AS sum, min(v) AS min, max(v) AS max, "
+           "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median, count(DISTINCT u) AS users "
+           f"FROM p LEFT JOIN hit ON hit.pid = p._ord GROUP BY {groups.replace('area', 'hit.area')}")
+    got = store._run(sql, seen_values + values)
+    position = {int(o): k for k, o in enumerate(inview["_ord"].tolist())}
+    n = len(position)
+    out: dict = {"id": inview["id"], "count": np.zeros(n, dtype=np.int64), "outside": 0}
+    if field:
+        out.update(n=np.zeros(n, dtype=np.int64), sum=np.zeros(n), min=np.full(n, np.nan),
+                   max=np.full(n, np.nan), median=np.full(n, np.nan))
+    if category:
+        out["share"] = [dict() for _ in range(n)]
+    if users:
+        out["users"] = np.zeros(n, dtype=np.int64)
+    for r in range(len(got["count"])):
+        a, whole = got["area"][r], (not category) or int(got["g"][r]) == 1
+        if a is None or (isinstance(a, float) and np.isnan(a)):
+            if whole:
+                out["outside"] = int(got["seen"][r])
+            continue
+        k = position.get(int(a))
+        if k is None:
+            continue
+        if not whole:
+            if got["c"][r] is not None:
+                out["share"][k][got["c"][r]] = int(got["count"][r])
+            continue
+        out["count"][k] = int(got["count"][r])
+        if users:
+            out["users"][k] = int(got["users"][r])
+        if field:
+            out["n"][k] = int(got["n"][r])
+            for key in ("sum", "min", "max", "median"):
+                v = got[key][r]
+                out[key][k] = np.nan if v is None else float(v)
+            if out["n"][k] == 0:
+                out["sum"][k] = 0.0
+    return out
+

@@ -103,14 +103,14 @@ def _publish(pg: psycopg.Connection, con, layers: list[tuple]) -> None:
             return
         base = pg.execute("SELECT coalesce(max(version), 0) FROM citystack_layers").fetchone()[0]
         for row in layers:
-            _fill(pg, con, row[0])
+            _fill(pg, con, row[0], row[1])
         for row in layers:
             _swap(pg, row, base)
         version = pg.execute("UPDATE citystack_meta SET version = version + 1 RETURNING version").fetchone()[0]
         pg.execute("SELECT pg_notify(%s, %s)", [VERSION_CHANNEL, str(version)])
 
 
-def _fill(pg: psycopg.Connection, con, layer: str) -> None:
+def _fill(pg: psycopg.Connection, con, layer: str, kind: str = "points") -> None:
     """Copy a staged layer table into a new table ``layer_NAME#new``, in _ord order, and index it."""
     table = table_name(layer)
     cols = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
@@ -120,12 +120,18 @@ def _fill(pg: psycopg.Connection, con, layer: str) -> None:
     typed, select = [], []
     for name, dtype in cols:
         pg_type = PG_TYPES.get(dtype, PG_TYPES.get(dtype.split("(")[0]))
-        select.append(quote(name) if pg_type else f"CAST({quote(name)} AS VARCHAR)")
+        if dtype == "BLOB":  # an areas layer's wkb: bytea's hex input form
+            pg_type, select_expr = "bytea", f"'\\x' || hex({quote(name)})"
+        else:
+            select_expr = quote(name) if pg_type else f"CAST({quote(name)} AS VARCHAR)"
+        select.append(select_expr)
         typed.append((name, pg_type or TEXT_C))
     new = quote(f"{table}#new")
     pg.execute(f"DROP TABLE IF EXISTS {new}")
-    pg.execute(f"CREATE TABLE {new} ({', '.join(f'{quote(n)} {t}' for n, t in typed)}, "
-               "geom geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED)")
+    geom = ("geom geometry(MultiPolygon, 4326) GENERATED ALWAYS AS (ST_Multi(ST_GeomFromWKB(wkb, 4326))) STORED"
+            if kind == "areas" else
+            "geom geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED")
+    pg.execute(f"CREATE TABLE {new} ({', '.join(f'{quote(n)} {t}' for n, t in typed)}, {geom})")
     names = ", ".join(quote(n) for n, _ in typed)
     with pg.cursor().copy(f"COPY {new} ({names}) FROM STDIN (FORMAT csv)") as copy:
         stream_csv(con, f"SELECT {', '.join(select)} FROM {quote(table)} ORDER BY _ord", copy.write)

@@ -320,6 +320,58 @@ class SQLStore(Store):
             out = run(sql, params)
         return density_image(bbox, width, height, out, field, stat)
 
+    # -- areas layers (stores/areas.py) ------------------------------------------
+
+    def area_features(self, layer, view, limit=None, offset=0):
+        """An areas layer's areas in view (bounding box overlap, field filters), in _ord
+        order: ``id``, ``lon``, ``lat`` (a point inside), ``wkb``, ``km2``, ``properties``."""
+        from .areas import area_rows
+
+        with self._snapshot(layer) as (info, run):
+            rows = area_rows(info, run, view, self.MARK, [f.column for f in info.fields], limit, offset,
+                             where_clause)
+            return {"id": rows["id"], "lon": rows["lon"], "lat": rows["lat"], "wkb": rows["wkb"],
+                    "km2": rows["_km2"], "properties": {f.name: rows[f.column] for f in info.fields}}
+
+    def area_stats(self, layer, view, areas, field=None, category=None, users=None):
+        """Points of `layer` in `view` counted by the areas of `areas` in view (see
+        stores/areas.py for the rule): ``id`` of each area in view (_ord order), ``count``,
+        with `field` ``n``, ``sum``, ``min``, ``max``, ``median``, with `category` ``share``
+        (a dict of value counts per area), with `users` (a field) ``users``, its distinct values
+        per area, and ``outside`` (points in view in no area)."""
+        from .areas import area_rows, assign, envelope, group_stats, require_areas
+
+        with self._snapshot(areas) as (ainfo, arun):
+            require_areas(ainfo)
+            inview = area_rows(ainfo, arun, View(bbox=view.bbox), self.MARK)
+            env = envelope(view.bbox, inview)
+            cand = inview if view.bbox is None else area_rows(ainfo, arun, View(bbox=env), self.MARK)
+        pview = View(bbox=env, filters=view.filters, days=view.days, hours=view.hours,
+                     start=view.start, end=view.end)
+        names = ["lon", "lat"] + list(dict.fromkeys(n for n in (field, category, users) if n))
+        cols = self.columns(layer, pview, names)
+        lon, lat = np.asarray(cols["lon"], dtype=np.float64), np.asarray(cols["lat"], dtype=np.float64)
+        hit = assign(lon, lat, cand)
+        # Areas found through the envelope but not in view: their points count for neither.
+        position = {int(o): k for k, o in enumerate(inview["_ord"].tolist())}
+        to_view = np.array([position.get(int(o), -2) for o in cand["_ord"].tolist()] + [-1], dtype=np.int64)
+        area = to_view[hit]  # hit == -1 picks the last entry: -1
+        seen = np.ones(len(lon), dtype=bool)
+        if view.bbox is not None:
+            minx, miny, maxx, maxy = view.bbox
+            seen = (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+        out = group_stats(np.where(area >= 0, area, -1), len(inview["_ord"]),
+                          cols[field] if field else None, cols[category] if category else None)
+        if users:
+            from .areas import distinct_per_group
+
+            inside = area >= 0
+            out["users"] = distinct_per_group(area[inside], len(inview["_ord"]),
+                                              np.asarray(cols[users], dtype=object)[inside])
+        out["id"] = inview["id"]
+        out["outside"] = int(np.count_nonzero((area == -1) & seen))
+        return out
+
 
 @dataclasses.dataclass
 class Density:

@@ -22,7 +22,7 @@ import requests
 
 import timelayer
 from conftest import AIRBNB, SHARED, Server, citystack
-from test_browser import ARGS, CHROMIUM, IDLE, Page, wait_for  # noqa: F401  (the same launch, waits, tile blocking)
+from test_browser import browser, ARGS, CHROMIUM, IDLE, Page, wait_for  # noqa: F401,E402  (browser: the one launch of Chromium)
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not AIRBNB.exists(), reason="../shared/data is absent")]
@@ -41,16 +41,6 @@ def filter_server(tmp_path_factory):
     srv = Server(db)
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium`")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import AIRBNB, Server, citystack, needs_shared
-from test_browser import ARGS, CHROMIUM, IDLE, LONE_POINT, READY, Page, sync_api, wait_for
+from test_browser import browser, ARGS, CHROMIUM, IDLE, LONE_POINT, READY, Page, sync_api, wait_for  # noqa: F401,E402  (browser: the one launch of Chromium)
 
 pytestmark = pytest.mark.browser
 
@@ -72,16 +72,6 @@ def trees(tmp_path_factory):
     srv.rows = rows
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium`")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pointlayers
 from conftest import Server
 
 sync_api = pytest.importorskip("playwright.sync_api")
-from test_browser import ARGS, CHROMIUM, Page  # noqa: E402
+from test_browser import browser, ARGS, CHROMIUM, Page  # noqa: F401,E402  (browser: the one launch of Chromium)
 
 pytestmark = pytest.mark.browser
 
@@ -27,16 +27,6 @@ FROM range({N - len(MARKERS)}) AS t(i)
 UNION ALL
 SELECT * FROM (VALUES {", ".join(f"({N + k}, {lon}, {lat})" for k, (lon, lat) in enumerate(MARKERS))})
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make chromium`")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from .. import checks
 from ..analyses.areas import geometries, tolerance
-from ..checks import BadParam
 from . import params
 from .respond import respond
 
@@ -26,13 +25,7 @@ def features(db, conf, info, args):
     zoom = params.get(args, "zoom")
     tol = tolerance(checks.number(simplify, "simplify", 0, 1) if simplify else None,
                     checks.integer(zoom, "zoom", 0, 24) if zoom else None)
-    props = None
-    if params.get(args, "properties"):
-        props = [p.strip() for p in args["properties"].split(",") if p.strip()]
-        for p in props:
-            if p not in info.field_names:
-                raise BadParam("properties", f"layer {info.name!r} has no field {p!r} "
-                                             f"(fields: {', '.join(info.field_names)})")
+    props = params.properties(args, info)
     del fmt
 
     def work(progress):

@@ -35,13 +35,7 @@ def export(name):
     info = db.layer(name)
     view = params.view(args, info, EXPORT_PARAMS)
     fmt = checks.choice(params.get(args, "format") or "csv", "format", tuple(FORMATS))
-    props = None
-    if params.get(args, "properties"):
-        props = [p.strip() for p in args["properties"].split(",") if p.strip()]
-        for p in props:
-            if p not in info.field_names:
-                raise BadParam("properties", f"layer {name!r} has no field {p!r} "
-                                             f"(fields: {', '.join(info.field_names)})")
+    props = params.properties(args, info)
     rows = db.count(name, view)
     if rows > limit:
         raise BadParam("export_max_rows", f"the view holds {rows:,} points, more than an export may hold "

@@ -62,13 +62,7 @@ def features(name):
     limit = params.integer(args, "limit", conf.default_limit, 1,
                            conf.arrow_max_limit if fmt == "arrow" else conf.max_limit)
     offset = params.integer(args, "offset", 0, 0)
-    props = None
-    if params.get(args, "properties"):
-        props = [p.strip() for p in args["properties"].split(",") if p.strip()]
-        for p in props:
-            if p not in info.field_names:
-                raise BadParam("properties", f"layer {name!r} has no field {p!r} "
-                                             f"(fields: {', '.join(info.field_names)})")
+    props = params.properties(args, info)
     next_url = _next_link(name, args, offset + limit)
     if fmt == "arrow":  # api/arrow.py: the page's binary transport
         return arrow.features_response(db, info, view, props, limit, offset, next_url)

@@ -109,3 +109,15 @@ def parse_value(info: FieldInfo, raw, name: str):
         return checks.text(raw, name)
     except BadParam as exc:
         raise BadParam(name, f"field {info.name!r} is {info.type}; {exc.detail}") from None
+
+
+def properties(args, layer: LayerInfo) -> list[str] | None:
+    """The fields a request asks for (``properties=a,b``), checked; None: all of them."""
+    if not get(args, "properties"):
+        return None
+    names = [p.strip() for p in args["properties"].split(",") if p.strip()]
+    for p in names:
+        if p not in layer.field_names:
+            raise BadParam("properties", f"layer {layer.name!r} has no field {p!r} "
+                                         f"(fields: {', '.join(layer.field_names)})")
+    return names

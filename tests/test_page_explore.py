@@ -28,7 +28,6 @@ pytestmark = pytest.mark.browser
 NAMES = ["Tree_ID", "Common_Name", "Trunk_Diameter", "Genus", "Date/Time", "Latitude", "Longitude"]
 GENERA = {"QUERCUS": ["Red Oak", "Pin Oak"], "ACER": ["Norway Maple", "Red Maple"], "PLATANUS": ["London Plane"],
           "TILIA": ["Littleleaf Linden"], "ULMUS": ["American Elm"]}
-NEEDS_NAMES = pytest.mark.xfail(strict=False, reason="needs H1a names (ingest keeps the file's names)")
 
 # What the legend lists: [{value, count, colour}] of its entries.
 LEGEND_ITEMS = """() => [...document.querySelectorAll('#legend li')].map((li) => ({
@@ -131,7 +130,6 @@ def feature(server, fid):
 
 # ---- names, tooltip, default colour ----
 
-@NEEDS_NAMES
 def test_field_lists_and_tooltip_show_the_files_names(web):
     page = open_trees(web)
     colours = page.evaluate("[...document.querySelectorAll('#colour option')].map((o) => o.value)")
@@ -233,9 +231,8 @@ def test_clicking_two_legend_entries_keeps_both(web, trees):
                              parse_qs(urlparse(r.url).query).get(genus) == ["TILIA", "ULMUS"]):
         page.locator("#legend button.category", has_text="ULMUS").click()
     wait_for(page, "document.body.dataset.busy === '0'")
-    shown = int(page.evaluate("document.body.dataset.points"))
-    if page.locator("#status").text_content() != "idle" or shown != counts["TILIA"] + counts["ULMUS"]:
-        pytest.xfail("the API does not take several values of a field yet (H2)")
+    assert page.locator("#status").text_content() == "idle"
+    assert int(page.evaluate("document.body.dataset.points")) == counts["TILIA"] + counts["ULMUS"]
     page.click("#legend .legend-all")
     wait_for(page, f"document.body.dataset.points === '300' && {IDLE}")
 
@@ -267,7 +264,6 @@ def test_a_numeric_colour_keeps_its_scale_while_the_view_moves(web, trees):
     assert "median" in labels
 
 
-@NEEDS_NAMES
 def test_colour_by_hour_of_day(web, trees):
     page = open_trees(web)
     colour_by(web, "Date/Time", "hour")

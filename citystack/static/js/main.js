@@ -220,7 +220,8 @@ function drawView(view, field) {
     document.body.dataset.bins = 0;
   }
   document.body.dataset.total = view.total;
-  if (view.density) densityLegend(byId('legend'), view.density);
+  // A category colouring keeps its (clickable) legend over the density image; others show the image's scale.
+  if (view.density && colourMode(layer, state.colour).kind !== 'category') densityLegend(byId('legend'), view.density);
   else drawLegend(field);
 }
 

@@ -404,7 +404,7 @@ def test_builtins_register_with_their_parameters():
     assert {"heatmap", "interpolate", "clusters", "network"} <= set(REGISTRY)
     assert REGISTRY["interpolate"].kinds == ("points",) and REGISTRY["network"].kinds == ("checkins",)
     assert REGISTRY["heatmap"].parse({}) == {"bandwidth": 300.0, "cells": 100, "cell_size": None,
-                                             "weight": None}
+                                             "weight": None, "min_count": 0, "min_users": 0}
     assert REGISTRY["interpolate"].parse({})["model"] == "svr"
     assert REGISTRY["clusters"].parse({})["method"] == "dbscan"
     assert REGISTRY["network"].parse({}) == {"min_shared": 2}

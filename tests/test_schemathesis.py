@@ -39,6 +39,9 @@ DATA_DEPENDENT = {
     "layer",  # an analysis asked of a layer of another kind
     "w", "h", "cell_size",  # /getData/: needed with analysis=true; cells must fit the window
     "width",  # density: width x height must fit the pixel cap
+    "areas",  # areas, flows: the name of a layer of kind areas (the sample has none)
+    "end_lon", "end_lat", "start", "end", "category",  # flows' and areas' fields: those of a trips layer
+    "min_users",  # check-in layers only (the users are theirs)
 }
 
 # Gaussian-process and gradient-boosting fits take tens of seconds whatever the points

@@ -291,8 +291,7 @@ def test_a_small_id_layer_has_no_big_ids(tmp_path):
 
 @needs_shared(DIVVY)
 def test_divvy_started_at_is_the_time_field(tmp_path):
-    # TODO(H1b trips): with trip support the file loads with no --lat/--lon at all.
-    db, proc = load(tmp_path, DIVVY, "--lat", "start_lat", "--lon", "start_lng")
+    db, proc = load(tmp_path, DIVVY)  # no options: a trips file, at its starts
     store = open_store(str(db))
     info = store.layer("t")
     assert info.field("started_at").type == "time" and info.field("ended_at").type == "time"

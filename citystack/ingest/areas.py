@@ -36,6 +36,7 @@ SHOW = 5
 OGR_SUFFIXES = (".shp", ".gpkg", ".fgb", ".zip")
 WGS84_NAMES = ("urn:ogc:def:crs:ogc:1.3:crs84", "epsg:4326", "urn:ogc:def:crs:epsg::4326", "ogc:crs84",
                "crs84", "wgs84", "wgs 84")
+POINT = re.compile(rb'"type"\s*:\s*"(?:Multi)?Point"')
 POLYGON = re.compile(rb'"type"\s*:\s*"(Multi)?Polygon"')
 
 
@@ -62,7 +63,10 @@ def areas_format(path: str) -> str | None:
             return None
         return "geoparquet" if b"geo" in meta else None
     if suffix in (".geojson", ".json") or head.lstrip().startswith(b"{"):
-        return "geojson" if POLYGON.search(head) else None
+        # Polygon files are areas; a points file with a stray polygon is a points file (whose
+        # loader names the feature that is not a point): the geometry types of the head decide.
+        polygons, points = len(POLYGON.findall(head)), len(POINT.findall(head))
+        return "geojson" if polygons > points else None
     return None
 
 

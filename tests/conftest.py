@@ -251,3 +251,26 @@ def read_stream(lines, limit: float = 30) -> tuple[list[tuple[str, str]], list[s
     if data:
         events.append((event, "\n".join(data)))
     return events, comments
+
+
+@pytest.fixture()
+def fresh_pg(pg_cluster):
+    """A database of its own in the session's PostgreSQL cluster (dropped after the test)."""
+    import uuid
+
+    import psycopg
+
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_cluster.url, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    yield pg_cluster.url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(pg_cluster.url, autocommit=True) as con:
+        con.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["duckdb", "postgis"])
+def any_db(request, tmp_path):
+    """An empty database of each store: a DuckDB file path, or a fresh PostGIS database."""
+    if request.param == "duckdb":
+        return tmp_path / "any.duckdb"
+    return request.getfixturevalue("fresh_pg")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -17,23 +16,6 @@ from citystack.stores import View, open_store
 
 DIVVY = SHARED / "divvy_chicago_2021-01.csv"
 HEAD = "id,name,latitude,longitude,beds\n"
-
-
-@pytest.fixture()
-def fresh_pg(pg_cluster):
-    name = f"append_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_cluster.url, autocommit=True) as con:
-        con.execute(f"CREATE DATABASE {name}")
-    yield pg_cluster.url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(pg_cluster.url, autocommit=True) as con:
-        con.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-@pytest.fixture(params=["duckdb", "postgis"])
-def any_db(request, tmp_path):
-    if request.param == "duckdb":
-        return tmp_path / "append.duckdb"
-    return request.getfixturevalue("fresh_pg")
 
 
 def state(db):

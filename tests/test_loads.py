@@ -14,7 +14,6 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -251,24 +250,6 @@ def test_killed_load_leaves_nothing_postgis(fresh_pg, tmp_path):
 
 
 # -- reports and pairs, on both stores ---------------------------------------------
-
-@pytest.fixture()
-def fresh_pg(pg_cluster):
-    """A database of its own in the session's PostgreSQL cluster."""
-    name = f"loads_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_cluster.url, autocommit=True) as con:
-        con.execute(f"CREATE DATABASE {name}")
-    yield pg_cluster.url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(pg_cluster.url, autocommit=True) as con:
-        con.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-@pytest.fixture(params=["duckdb", "postgis"])
-def any_db(request, tmp_path):
-    if request.param == "duckdb":
-        return tmp_path / "pairs.duckdb"
-    return request.getfixturevalue("fresh_pg")
-
 
 def pg_snapshot(url: str):
     with psycopg.connect(url) as con:

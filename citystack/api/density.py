@@ -55,12 +55,7 @@ def density(name):
                                 f"{conf.density_max_pixels:,} (CITYSTACK_DENSITY_MAX_PIXELS)")
     stat = checks.choice(params.get(args, "stat") or "count", "stat", STATS)
     fmt = checks.choice(params.get(args, "format") or "bin", "format", FORMATS)
-    field = params.get(args, "field")
-    if field is not None:
-        numeric = [f.name for f in info.fields if f.type == "number"]
-        if field not in numeric:
-            raise BadParam("field", f"layer {name!r} has no numeric field {field!r} "
-                                    f"(numeric fields: {', '.join(numeric) or 'none'})")
+    field = params.numeric_field(args, info)
     image = db.density(name, view, width, height, field, stat)
     data = image.counts if image.values is None else image.values
     total = int(image.counts.sum(dtype=np.int64))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from .. import checks
-from ..checks import BadParam
 from ..state import state
 from . import arrow, params
 from .links import link, segment
@@ -91,12 +90,7 @@ def bins(name):
     info = db.layer(name)
     view = params.view(args, info, BIN_PARAMS)
     cells = params.integer(args, "cells", 64, 1, 512)
-    field = params.get(args, "field")
-    if field is not None:
-        numeric = [f.name for f in info.fields if f.type == "number"]
-        if field not in numeric:
-            raise BadParam("field", f"layer {name!r} has no numeric field {field!r} "
-                                            f"(numeric fields: {', '.join(numeric)})")
+    field = params.numeric_field(args, info)
 
     from . import hexbins
 

@@ -121,3 +121,14 @@ def properties(args, layer: LayerInfo) -> list[str] | None:
             raise BadParam("properties", f"layer {layer.name!r} has no field {p!r} "
                                          f"(fields: {', '.join(layer.field_names)})")
     return names
+
+
+def numeric_field(args, layer: LayerInfo, name: str = "field") -> str | None:
+    """A numeric field the request names (``field=``), checked; None when not given."""
+    field = get(args, name)
+    if field is not None:
+        numeric = [f.name for f in layer.fields if f.type == NUMERIC]
+        if field not in numeric:
+            raise BadParam(name, f"layer {layer.name!r} has no numeric field {field!r} "
+                                 f"(numeric fields: {', '.join(numeric) or 'none'})")
+    return field

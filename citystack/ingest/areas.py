@@ -66,7 +66,7 @@ def areas_format(path: str) -> str | None:
         # Polygon files are areas; a points file with a stray polygon is a points file (whose
         # loader names the feature that is not a point): the geometry types of the head decide.
         polygons, points = len(POLYGON.findall(head)), len(POINT.findall(head))
-        return "geojson" if polygons > points else None
+        return "geojson" if polygons and polygons >= points else None
     return None
 
 

@@ -20,13 +20,12 @@ def features(db, conf, info, args):
     view = params.view(args, info, AREA_PARAMS)
     limit = params.integer(args, "limit", conf.default_limit, 1, conf.max_limit)
     offset = params.integer(args, "offset", 0, 0)
-    fmt = checks.choice(params.get(args, "format") or "geojson", "format", ("geojson", "json"))
+    checks.choice(params.get(args, "format") or "geojson", "format", ("geojson", "json"))  # both are GeoJSON
     simplify = params.get(args, "simplify")
     zoom = params.get(args, "zoom")
     tol = tolerance(checks.number(simplify, "simplify", 0, 1) if simplify else None,
                     checks.integer(zoom, "zoom", 0, 24) if zoom else None)
     props = params.properties(args, info)
-    del fmt
 
     def work(progress):
         progress(f"querying {info.name}", 0.1)

@@ -394,7 +394,7 @@ def _publish_points(staging, columns, layer, mapping, props, bad, path, report, 
     con = staging.con
     id_col = mapping.id
     if id_col and not _unique(con, id_col, bad):
-        report.notes.append(f"column {_public(report, id_col, names)!r} is not a unique id; "
+        report.notes.append(f"column {names.get(id_col, id_col)!r} is not a unique id; "
                             "features are numbered by row instead")
         id_col = None
     ident = quote(id_col) if id_col else "coords._row + 1"
@@ -423,10 +423,6 @@ def _publish_points(staging, columns, layer, mapping, props, bad, path, report, 
             report.notes.append(f"{zero} rows have {names.get(price, price)} 0 (kept; 0 is usually not a real price)")
         if missing:
             report.notes.append(f"{missing} rows have no readable {names.get(price, price)}")
-
-
-def _public(report, col, names) -> str:
-    return names.get(col, col)
 
 
 
